@@ -1,0 +1,72 @@
+# analytics-ops. `make demo` and `make test` set everything up themselves; see README.md.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+RUN := scripts/with-env
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup venv services services-down schema demo-data airflow-db demo test test-fast lint fix bench clean
+
+help:
+	@echo "make demo           set up and run every DAG once on demo data"
+	@echo "make test           set up and run lint + the whole test suite"
+	@echo "make services       start the local primary, replica and Redis (make services-down stops them)"
+	@echo "make lint | fix     ruff + sqlfluff check | rewrite"
+	@echo "make bench          benchmarks against raw baselines (writes to stdout; see docs/benchmarks.md)"
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
+	  || { echo "install Python 3.11 (and python3.11-venv) and run again, or set PYTHON=/path/to/python3.11"; exit 1; }
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV) \
+	  || { echo "python -m venv failed: install the venv module (apt-get install python3.11-venv)"; exit 1; }
+	$(VENV)/bin/python -m pip install -q --upgrade pip==25.3
+	$(VENV)/bin/python -m pip install -q -r requirements.txt -c constraints.txt
+	$(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null \
+	  || $(VENV)/bin/python -m pip install -q --no-deps -e .
+	@touch $@
+
+venv: $(STAMP)
+
+services:
+	scripts/stack.sh up
+
+services-down:
+	scripts/stack.sh down
+
+# Airflow's own metadata DB: SQLite under the stack folder, created once.
+airflow-db: venv services
+	@$(RUN) bash -c 'test -f "$$AIRFLOW_HOME/airflow.db" && airflow db check-migrations -t 0 >/dev/null 2>&1 \
+	  || { echo "airflow db migrate"; airflow db migrate >/dev/null; }'
+
+schema: venv services
+	$(RUN) python -m analytics_ops.cli migrate
+
+demo-data: schema
+	$(RUN) python -m analytics_ops.cli load-demo
+
+setup: venv services airflow-db schema demo-data
+
+demo: setup
+	$(RUN) python scripts/demo.py
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/sqlfluff lint sql/
+
+fix: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/sqlfluff fix sql/
+
+test: setup lint
+	$(RUN) python -m pytest
+
+bench: setup
+	$(RUN) python bench/run.py
+
+clean: services-down
+	rm -rf .stack $(VENV)

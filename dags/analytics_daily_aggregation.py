@@ -1,0 +1,166 @@
+"""
+# Daily aggregation: tasks → `daily_analytics`
+
+Automates runbook 001, *Daily Operations › Morning Routine › Verify Data Aggregation* and the
+manual `python -m jobs.daily_aggregation --date=...` of *P2: Background Job Failure*.
+
+**Schedule:** daily at 01:00 UTC. Each scheduled run aggregates **the previous UTC day**: the run
+of 2026-01-16 01:00 writes 2026-01-15. (Airflow 3 cron runs carry no data interval, so the day is
+computed from the run's logical date on purpose.) Runs made by `airflow backfill create` follow the
+same rule, one day per run.
+
+**Backfill a range by hand:** *Trigger DAG* with `start_date` and `end_date` (YYYY-MM-DD, both
+included; `end_date` defaults to `start_date`). The range is refused before anything is written if a
+date is malformed or not a real day, if `end_date` is before `start_date`, if a day is not over yet
+(UTC), or if it spans more than `aggregation.max_backfill_days` (366). The range is cut into chunks
+of `aggregation.chunk_days` days, one mapped task each, `aggregation.parallel_chunks` at a time.
+
+**What it touches:** reads `tasks` on `analytics_db`; rewrites the processed days of
+`daily_analytics`; appends to `ops.run_log`; emits the `daily_analytics` asset when the quality
+gate passes.
+
+## Metrics (per user per UTC day)
+A row exists for a user and a day when the user created, completed or had a task fall due that day.
+Deleted tasks (`deleted = true`) never count. Productivity weights (`aggregation.priority_weights`):
+low 1, medium 2, high 3, urgent 4; the overdue penalty (`aggregation.overdue_penalty`) is 0.5.
+
+| column | definition |
+|---|---|
+| `tasks_created` | tasks created that day |
+| `tasks_completed` | tasks completed that day (whenever created) |
+| `completion_rate` | % of the day's created tasks completed the same UTC day, 2 decimals; NULL when none were created |
+| `tasks_overdue` | tasks due that day that were not completed by their due time (cancelled tasks excluded) |
+| `priority_*` | the day's created tasks by priority (low, medium, high, urgent) |
+| `status_*` | the day's created tasks by their status when aggregated (todo, in_progress, done, cancelled) |
+| `productivity_score` | priority weights of tasks completed that day, minus a penalty per overdue task, min 0 |
+
+## Idempotency
+Each chunk is one transaction: take an advisory lock per day, delete the days, insert them again.
+Re-running a day gives the same rows; readers never see a half-written day; two runs on the same day
+wait for each other.
+
+## Data-quality gate (`check_quality`)
+After the write, per day: completion rate outside 0–100; a day with tasks but no aggregate rows;
+sum of `tasks_created` / `tasks_completed` different from the source. A failure names the day, the
+check and the offending count, and does not retry (the data will not change by waiting).
+
+## When it fails (on call)
+- **`resolve_days` failed**: a bad param; the message says which. Trigger again with a corrected one.
+  Nothing was written.
+- **`aggregate_chunk` failed after retries**: read the log. A lock or statement timeout means the
+  primary is busy: re-run the failed chunk (*Clear* on that mapped task) once it calms down. Every
+  chunk that finished is complete and correct.
+- **`check_quality` failed**: the written rows disagree with `tasks`. Look at the named day:
+  `SELECT * FROM daily_analytics WHERE date = '<day>' ORDER BY user_id;`. If tasks changed under the
+  run, re-running the day fixes it; otherwise it is a bug in the aggregation SQL
+  (`sql/aggregation/aggregate_days.sql`): escalate to the suite's owners.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from analytics_ops.assets import DAILY_ANALYTICS
+from analytics_ops.config import load_config
+from analytics_ops.dag_defaults import suite_dag_args
+
+DAG_ID = "analytics_daily_aggregation"
+CONFIG = load_config()
+
+
+@dag(
+    schedule="0 1 * * *",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    max_active_runs=4,
+    params={
+        "start_date": Param(
+            None,
+            type=["null", "string"],
+            title="First day to aggregate",
+            description="YYYY-MM-DD (UTC). Leave empty for the default: the day before the run's logical date.",
+        ),
+        "end_date": Param(
+            None,
+            type=["null", "string"],
+            title="Last day to aggregate",
+            description=(
+                "YYYY-MM-DD (UTC), included. Empty: same as start_date. "
+                f"At most {CONFIG.aggregation.max_backfill_days} days from start_date, and not today or later."
+            ),
+        ),
+    },
+    **suite_dag_args(DAG_ID, doc_md=__doc__),
+)
+def analytics_daily_aggregation():
+    @task
+    def resolve_days() -> list[dict]:
+        """Which UTC days this run writes; refuses bad params before anything is touched."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from analytics_ops.aggregation import ParamError, resolve_day_range, split_into_chunks
+
+        context = get_current_context()
+        params, dag_run = context["params"], context["dag_run"]
+        run_date = context.get("logical_date") or dag_run.run_after
+        settings = load_config().aggregation
+        try:
+            window = resolve_day_range(
+                params.get("start_date"),
+                params.get("end_date"),
+                run_date=run_date,
+                max_days=settings.max_backfill_days,
+            )
+        except ParamError as exc:
+            raise AirflowFailException(f"bad parameter, nothing was written: {exc}") from None
+        chunks = split_into_chunks(window, settings.chunk_days)
+        print(f"aggregating {window} ({window.days} days) in {len(chunks)} chunk(s)")
+        return [c.as_params() for c in chunks]
+
+    @task(max_active_tis_per_dagrun=CONFIG.aggregation.parallel_chunks)
+    def aggregate_chunk(chunk: dict) -> dict:
+        """Rewrite one chunk of days in one transaction."""
+        from analytics_ops.aggregation import DayRange, aggregate_days
+        from analytics_ops.db import connect
+        from analytics_ops.run_log import record_run
+
+        context = get_current_context()
+        day_range = DayRange.from_params(chunk)
+        started = datetime.now(UTC)
+        with connect(application_name=f"analytics-ops:{DAG_ID}.aggregate_chunk") as conn:
+            result = aggregate_days(conn, day_range, load_config().aggregation)
+            record_run(
+                conn,
+                dag_id=DAG_ID,
+                run_id=context["run_id"],
+                task_id="aggregate_chunk",
+                subject=str(day_range),
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                details={"rows_deleted": result.rows_deleted, "rows_written": result.rows_written},
+            )
+        print(f"{day_range}: replaced {result.rows_deleted} rows with {result.rows_written}")
+        return {"days": str(day_range), "rows_written": result.rows_written}
+
+    @task(outlets=[DAILY_ANALYTICS])
+    def check_quality(chunks: list[dict]) -> None:
+        """Runbook 001's morning checks on what was just written; fails loudly with the day and check."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from analytics_ops.aggregation import DayRange, describe_violations, quality_violations
+        from analytics_ops.db import connect
+
+        ranges = [DayRange.from_params(chunk) for chunk in chunks]
+        day_range = DayRange(min(r.start for r in ranges), max(r.end for r in ranges))
+        with connect(application_name=f"analytics-ops:{DAG_ID}.check_quality") as conn:
+            violations = quality_violations(conn, day_range)
+        if violations:
+            raise AirflowFailException(describe_violations(violations))
+        print(f"{day_range}: all data-quality checks passed")
+
+    chunks = resolve_days()
+    aggregate_chunk.expand(chunk=chunks) >> check_quality(chunks)
+
+
+analytics_daily_aggregation()

@@ -1,0 +1,155 @@
+"""The suite's one config file, parsed into typed objects.
+
+Read at DAG-parse time, so it must stay cheap: one small YAML file, parsed once per process and
+cached. pydantic does the checking; every model forbids unknown keys so a typo fails loudly with
+the key's path instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "analytics_ops.yaml"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def _parse_duration(value: object) -> object:
+    # pydantic reads ISO 8601 ("PT5M") and plain seconds; operators write "5m", as in postgresql.conf.
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration; write a number and a unit, e.g. 30s, 5m, 2h, 7d")
+        return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+Severity = Literal["P0", "P1", "P2", "P3"]
+
+
+class ConfigError(ValueError):
+    """The config file is missing, unreadable or wrong; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AirflowSettings(_Strict):
+    base_url: str = "http://localhost:8080"
+    owner: str = "data-platform"
+
+
+class Connections(_Strict):
+    primary: str = "analytics_db"
+    replica: str = "analytics_db_replica"
+    redis: str = "analytics_redis"
+    slack: str = "slack_ops"
+
+
+class DatabaseSettings(_Strict):
+    lock_timeout: Duration = timedelta(seconds=5)
+    statement_timeout: Duration = timedelta(minutes=30)
+
+
+class DagDefaults(_Strict):
+    retries: int = Field(3, ge=0, le=20)
+    retry_delay: Duration = timedelta(minutes=2)
+    max_retry_delay: Duration = timedelta(minutes=30)
+    severity: Severity = "P2"
+
+
+class DagSettings(_Strict):
+    severity: Severity | None = None
+    tags: list[str] = Field(default_factory=list)
+    deadline: Duration | None = None
+    retries: int | None = Field(None, ge=0, le=20)
+    retry_delay: Duration | None = None
+    max_retry_delay: Duration | None = None
+
+
+class PriorityWeights(_Strict):
+    low: float = Field(1, ge=0)
+    medium: float = Field(2, ge=0)
+    high: float = Field(3, ge=0)
+    urgent: float = Field(4, ge=0)
+
+
+class AggregationSettings(_Strict):
+    max_backfill_days: int = Field(366, ge=1, le=3660)
+    chunk_days: int = Field(31, ge=1, le=366)
+    parallel_chunks: int = Field(2, ge=1, le=32)
+    priority_weights: PriorityWeights = PriorityWeights()
+    overdue_penalty: float = Field(0.5, ge=0)
+
+
+class SuiteConfig(_Strict):
+    airflow: AirflowSettings = AirflowSettings()
+    connections: Connections = Connections()
+    database: DatabaseSettings = DatabaseSettings()
+    dag_defaults: DagDefaults = DagDefaults()
+    dags: dict[str, DagSettings] = Field(default_factory=dict)
+    aggregation: AggregationSettings = AggregationSettings()
+
+    @model_validator(mode="after")
+    def _retry_delays_ordered(self) -> SuiteConfig:
+        if self.dag_defaults.max_retry_delay < self.dag_defaults.retry_delay:
+            raise ValueError("dag_defaults.max_retry_delay must not be shorter than dag_defaults.retry_delay")
+        return self
+
+    def dag(self, dag_id: str) -> DagSettings:
+        return self.dags.get(dag_id, DagSettings())
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = [f"invalid config {path}:"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (check its spelling against the documented keys)")
+        else:
+            lines.append(f"  {key}: {item['msg']} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, path: Path) -> SuiteConfig:
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid config {path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"invalid config {path}: the top level must be a mapping of sections")
+    try:
+        return SuiteConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("ANALYTICS_OPS_CONFIG", DEFAULT_CONFIG_PATH))
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path, mtime_ns: int) -> SuiteConfig:
+    return parse_config(path.read_text(encoding="utf-8"), path)
+
+
+def load_config() -> SuiteConfig:
+    """The suite's config, re-read only when the file changes."""
+    path = config_path()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    return _load(path, mtime)

@@ -1,0 +1,85 @@
+"""Connections to the analytics databases, always with lock and statement timeouts.
+
+Every session the suite opens against production goes through `connect`: the timeouts come from
+config (`database.lock_timeout`, `database.statement_timeout`) and are sent as startup options, so
+they hold for every statement of the session, including those Postgres runs in autocommit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from analytics_ops.config import PROJECT_ROOT, load_config
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
+
+SQL_DIR = PROJECT_ROOT / "sql"
+
+
+def _ms(value: timedelta) -> int:
+    return max(0, int(value.total_seconds() * 1000))
+
+
+def session_options(*, lock_timeout: timedelta, statement_timeout: timedelta, application_name: str) -> str:
+    # application_name lets an operator find (and the suite spare) its own sessions in pg_stat_activity.
+    safe_name = "".join(ch if ch.isalnum() or ch in "-_.:" else "_" for ch in application_name)[:63]
+    return (
+        f"-c lock_timeout={_ms(lock_timeout)} -c statement_timeout={_ms(statement_timeout)} "
+        f"-c application_name={safe_name}"
+    )
+
+
+@contextmanager
+def connect(
+    conn_id: str | None = None,
+    *,
+    autocommit: bool = False,
+    lock_timeout: timedelta | None = None,
+    statement_timeout: timedelta | None = None,
+    application_name: str = "analytics-ops",
+) -> Iterator[psycopg.Connection[Any]]:
+    """A psycopg 3 connection through the Airflow connection `conn_id` (default: the primary).
+
+    Outside autocommit, the caller commits; leaving the block on an exception rolls back.
+    """
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    config = load_config()
+    options = session_options(
+        lock_timeout=lock_timeout or config.database.lock_timeout,
+        statement_timeout=statement_timeout or config.database.statement_timeout,
+        application_name=application_name,
+    )
+    hook = PostgresHook(postgres_conn_id=conn_id or config.connections.primary, options=options)
+    hook.enable_log_db_messages = False
+    conn = hook.get_conn()
+    conn.autocommit = autocommit
+    try:
+        yield conn
+        if not autocommit:
+            conn.commit()
+    except BaseException:
+        if not conn.closed and not autocommit:
+            conn.rollback()
+        raise
+    finally:
+        conn.close()
+
+
+@lru_cache(maxsize=64)
+def _read_sql(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def sql_file(name: str) -> sql.SQL:
+    """The statement in sql/<name>.sql, as a psycopg SQL object (values stay bound parameters)."""
+    from psycopg import sql
+
+    return sql.SQL(_read_sql(SQL_DIR / f"{name}.sql"))

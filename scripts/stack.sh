@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# The local stack: an analytics PostgreSQL primary, a streaming replica of it, and a Redis cache,
+# each on its own port under a git-ignored folder, run as an unprivileged user.
+#
+#   scripts/stack.sh install   install missing server packages (apt-get, as root) or say what to install
+#   scripts/stack.sh up        start whatever is not running yet (idempotent)
+#   scripts/stack.sh down      stop what `up` started
+#   scripts/stack.sh status    one line per service
+#
+# Ports (override with the variables): primary $AOPS_PG_PORT (55432), replica $AOPS_REPLICA_PORT
+# (55433), Redis $AOPS_REDIS_PORT (56379). Services already on 5432/6379 are never touched.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PG_PORT=${AOPS_PG_PORT:-55432}
+REPLICA_PORT=${AOPS_REPLICA_PORT:-55433}
+REDIS_PORT=${AOPS_REDIS_PORT:-56379}
+PG_USER=aops_admin
+PG_DB=analytics
+REPLICATION_SLOT=aops_replica
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+pg_bindir() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
+}
+
+cmd_install() {
+  local missing=()
+  pg_bindir >/dev/null || missing+=(postgresql postgresql-contrib)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v redis-benchmark >/dev/null || missing+=(redis-tools)
+  command -v psql >/dev/null || missing+=(postgresql-client)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    die "missing packages: ${missing[*]}. Install them with: sudo apt-get install -y ${missing[*]}"
+  fi
+  log "installing ${missing[*]} with apt-get"
+  # Debian's packages start a cluster on 5432 and a Redis on 6379 when installed. We run our own on
+  # other ports, so keep the package scripts from creating or starting anything.
+  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    mkdir -p /etc/postgresql-common
+    echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
+  fi
+  local policy_added=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy_added=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
+  [ $policy_added -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+  return 0
+}
+
+# The servers refuse to run as root; pick the unprivileged user they run as.
+service_user() {
+  if [ "$(id -u)" -ne 0 ]; then id -un; return; fi
+  if id postgres >/dev/null 2>&1; then echo postgres; return; fi
+  id aops >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin aops
+  echo aops
+}
+
+as_user() {
+  local user=$1; shift
+  if [ "$(id -u)" -eq 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
+}
+
+# Under the project folder when the service user can reach it; otherwise (a clone in a private
+# folder of root's) under /var/tmp, keyed by the project path so two clones never share a stack.
+stack_dir() {
+  if [ -n "${AOPS_STACK_DIR:-}" ]; then echo "$AOPS_STACK_DIR"; return; fi
+  local user; user=$(service_user)
+  if as_user "$user" test -x "$ROOT" 2>/dev/null; then
+    echo "$ROOT/.stack"
+  else
+    echo "/var/tmp/analytics-ops-$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)"
+  fi
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pg_running() { [ -f "$1/postmaster.pid" ] && as_user "$USER_" "$PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1; }
+
+start_primary() {
+  local data=$STACK/pg/primary
+  if pg_running "$data"; then log "primary already running on $PG_PORT"; return; fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    port_busy "$PG_PORT" && die "port $PG_PORT is taken by another program; set AOPS_PG_PORT to a free port"
+    log "initdb primary"
+    as_user "$USER_" "$PG_BIN/initdb" -D "$data" -U "$PG_USER" --pwfile="$STACK/secrets/pg_password.initdb" \
+      --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+    rm -f "$STACK/secrets/pg_password.initdb"
+    cat >> "$data/postgresql.conf" <<EOF
+# analytics-ops local stack
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$STACK/run'
+shared_preload_libraries = 'pg_stat_statements'
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+hot_standby = on
+shared_buffers = 512MB
+work_mem = 64MB
+maintenance_work_mem = 256MB
+max_wal_size = 4GB
+max_connections = 200
+# A disposable development stack: durability traded for speed.
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+log_min_messages = warning
+EOF
+    echo "host replication all 127.0.0.1/32 scram-sha-256" >> "$data/pg_hba.conf"
+  fi
+  port_busy "$PG_PORT" && die "port $PG_PORT is taken by another program; set AOPS_PG_PORT to a free port"
+  log "starting primary on $PG_PORT"
+  as_user "$USER_" "$PG_BIN/pg_ctl" -D "$data" -l "$STACK/log/primary.log" -w -t 60 start >/dev/null
+  if ! as_user "$USER_" "$PG_BIN/psql" -h "$STACK/run" -p "$PG_PORT" -U "$PG_USER" -d postgres -Atqc \
+      "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -q 1; then
+    as_user "$USER_" "$PG_BIN/psql" -h "$STACK/run" -p "$PG_PORT" -U "$PG_USER" -d postgres -qc "CREATE DATABASE $PG_DB" >/dev/null
+  fi
+}
+
+start_replica() {
+  local data=$STACK/pg/replica
+  if pg_running "$data"; then log "replica already running on $REPLICA_PORT"; return; fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    port_busy "$REPLICA_PORT" && die "port $REPLICA_PORT is taken by another program; set AOPS_REPLICA_PORT to a free port"
+    log "pg_basebackup replica from primary (slot $REPLICATION_SLOT)"
+    # Drop a slot left over from an earlier replica so the new one starts clean.
+    as_user "$USER_" "$PG_BIN/psql" -h "$STACK/run" -p "$PG_PORT" -U "$PG_USER" -d postgres -qAtc \
+      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$REPLICATION_SLOT' AND NOT active" >/dev/null
+    as_user "$USER_" env PGPASSFILE="$STACK/secrets/pgpass" "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" \
+      -U "$PG_USER" -D "$data" -R -X stream -C -S "$REPLICATION_SLOT" -c fast
+    cat >> "$data/postgresql.auto.conf" <<EOF
+port = $REPLICA_PORT
+hot_standby_feedback = on
+EOF
+  fi
+  port_busy "$REPLICA_PORT" && die "port $REPLICA_PORT is taken by another program; set AOPS_REPLICA_PORT to a free port"
+  log "starting replica on $REPLICA_PORT"
+  as_user "$USER_" "$PG_BIN/pg_ctl" -D "$data" -l "$STACK/log/replica.log" -w -t 60 start >/dev/null
+}
+
+start_redis() {
+  local pidfile=$STACK/run/redis.pid
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    log "redis already running on $REDIS_PORT"; return
+  fi
+  port_busy "$REDIS_PORT" && die "port $REDIS_PORT is taken by another program; set AOPS_REDIS_PORT to a free port"
+  log "starting redis on $REDIS_PORT"
+  as_user "$USER_" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
+    --pidfile "$pidfile" --dir "$STACK/redis" --logfile "$STACK/log/redis.log" \
+    --save "" --appendonly no --maxmemory 512mb --maxmemory-policy volatile-lru
+  for _ in $(seq 50); do port_busy "$REDIS_PORT" && return; sleep 0.1; done
+  die "redis did not start; see $STACK/log/redis.log"
+}
+
+write_env() {
+  # Connections for Airflow, as environment variables. A variable the user already set (pointing at
+  # real servers) wins over the local stack's. The file holds the local password: mode 600.
+  local pw; pw=$(cat "$STACK/secrets/pg_password")
+  local env=$STACK/stack.env
+  umask 077
+  cat > "$env" <<EOF
+# Generated by scripts/stack.sh: connections to the local stack. Do not commit.
+export AOPS_STACK_DIR='$STACK'
+export AOPS_LOCAL_PG_PORT='$PG_PORT'
+export AOPS_LOCAL_REPLICA_PORT='$REPLICA_PORT'
+export AOPS_LOCAL_REDIS_PORT='$REDIS_PORT'
+export AOPS_LOCAL_PG_USER='$PG_USER'
+export AOPS_LOCAL_PG_PASSWORD='$pw'
+export AOPS_LOCAL_PG_BIN='$PG_BIN'
+export AIRFLOW_CONN_ANALYTICS_DB="\${AIRFLOW_CONN_ANALYTICS_DB:-{\"conn_type\": \"postgres\", \"host\": \"127.0.0.1\", \"port\": $PG_PORT, \"login\": \"$PG_USER\", \"password\": \"$pw\", \"schema\": \"$PG_DB\"}}"
+export AIRFLOW_CONN_ANALYTICS_DB_REPLICA="\${AIRFLOW_CONN_ANALYTICS_DB_REPLICA:-{\"conn_type\": \"postgres\", \"host\": \"127.0.0.1\", \"port\": $REPLICA_PORT, \"login\": \"$PG_USER\", \"password\": \"$pw\", \"schema\": \"$PG_DB\"}}"
+export AIRFLOW_CONN_ANALYTICS_REDIS="\${AIRFLOW_CONN_ANALYTICS_REDIS:-{\"conn_type\": \"redis\", \"host\": \"127.0.0.1\", \"port\": $REDIS_PORT, \"extra\": {\"db\": 0}}}"
+EOF
+}
+
+prepare_dirs() {
+  mkdir -p "$STACK"/{pg,run,log,redis,secrets}
+  chmod 700 "$STACK/secrets"
+  if [ ! -f "$STACK/secrets/pg_password" ]; then
+    (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$STACK/secrets/pg_password")
+    cp "$STACK/secrets/pg_password" "$STACK/secrets/pg_password.initdb"
+  fi
+  (umask 077; printf '127.0.0.1:*:*:%s:%s\n' "$PG_USER" "$(cat "$STACK/secrets/pg_password")" > "$STACK/secrets/pgpass")
+  if [ "$(id -u)" -eq 0 ]; then
+    chown -R "$USER_" "$STACK/pg" "$STACK/run" "$STACK/log" "$STACK/redis" "$STACK/secrets"
+    chmod 700 "$STACK/run"
+  fi
+}
+
+cmd_up() {
+  cmd_install
+  PG_BIN=$(pg_bindir) || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
+  USER_=$(service_user)
+  STACK=$(stack_dir)
+  prepare_dirs
+  start_primary
+  start_replica
+  start_redis
+  write_env
+  [ "$STACK" = "$ROOT/.stack" ] || ln -sfn "$STACK" "$ROOT/.stack"
+  log "up: primary 127.0.0.1:$PG_PORT, replica 127.0.0.1:$REPLICA_PORT, redis 127.0.0.1:$REDIS_PORT ($STACK)"
+}
+
+cmd_down() {
+  PG_BIN=$(pg_bindir) || exit 0
+  USER_=$(service_user)
+  STACK=$(stack_dir)
+  [ -d "$STACK" ] || { log "nothing to stop"; return; }
+  local pidfile=$STACK/run/redis.pid
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    kill "$(cat "$pidfile")"; log "redis stopped"
+  fi
+  local d
+  for d in replica primary; do
+    if pg_running "$STACK/pg/$d"; then
+      as_user "$USER_" "$PG_BIN/pg_ctl" -D "$STACK/pg/$d" -m fast -w stop >/dev/null; log "$d stopped"
+    fi
+  done
+}
+
+cmd_status() {
+  PG_BIN=$(pg_bindir) || die "PostgreSQL not installed"
+  USER_=$(service_user)
+  STACK=$(stack_dir)
+  for d in primary replica; do
+    if pg_running "$STACK/pg/$d"; then echo "$d: running"; else echo "$d: stopped"; fi
+  done
+  if [ -f "$STACK/run/redis.pid" ] && kill -0 "$(cat "$STACK/run/redis.pid")" 2>/dev/null; then
+    echo "redis: running"; else echo "redis: stopped"; fi
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 install|up|down|status" >&2; exit 2 ;;
+esac

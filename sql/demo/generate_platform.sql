@@ -1,0 +1,61 @@
+-- Small fixed data for the other runbooks' jobs, relative to %(last_day)s: finished, running and
+-- stuck processing jobs over 120 days, email history over 400 days, hourly transaction rollups for
+-- 14 days, alert rules with open and resolved alerts, a freshness row, a small staging backlog.
+INSERT INTO processing_jobs (job_type, status, created_at, started_at, completed_at, error_message)
+SELECT
+    'ingest',
+    'completed',
+    t,
+    t + interval '1 minute',
+    t + interval '6 minutes',
+    NULL
+FROM generate_series(
+    (%(last_day)s::date - 120) AT TIME ZONE 'UTC', (%(last_day)s::date) AT TIME ZONE 'UTC', interval '6 hours'
+) AS t;
+
+INSERT INTO email_send_history (recipient, status, sent_at)
+SELECT
+    'user' || (mod(n, 50) + 1) || '@example.com',
+    CASE WHEN mod(n, 20) = 0 THEN 'failed' ELSE 'sent' END,
+    (%(last_day)s::date AT TIME ZONE 'UTC') - n * interval '1 day'
+FROM generate_series(0, 400) AS n;
+
+INSERT INTO txn_hourly_agg (hour, merchant_id, currency, txn_count, amount_total)
+SELECT
+    h,
+    m,
+    'EUR',
+    10 + (hashint8extended(m, extract(EPOCH FROM h)::bigint) & 63)::integer,
+    100 + (hashint8extended(m, extract(EPOCH FROM h)::bigint) & 1023)::numeric
+FROM
+    generate_series(
+        (%(last_day)s::date - 13) AT TIME ZONE 'UTC', (%(last_day)s::date + 1) AT TIME ZONE 'UTC' - interval '1 hour',
+        interval '1 hour'
+    ) AS h
+CROSS JOIN generate_series(1, 20) AS m;
+
+INSERT INTO analytics_alert_rules (name, metric, threshold)
+VALUES ('txn_volume_drop', 'txn_count', 100), ('txn_amount_spike', 'amount_total', 100000)
+ON CONFLICT (name) DO NOTHING;
+
+INSERT INTO analytics_alerts (rule_id, status, created_at, resolved_at)
+SELECT
+    r.id,
+    'resolved',
+    (%(last_day)s::date AT TIME ZONE 'UTC') - n * interval '1 day',
+    (%(last_day)s::date AT TIME ZONE 'UTC') - n * interval '1 day' + interval '2 hours'
+FROM analytics_alert_rules AS r CROSS JOIN generate_series(1, 60) AS n;
+
+INSERT INTO freshness_status (model_id, last_event_at, last_rollup_at)
+VALUES (
+    'tasks',
+    (%(last_day)s::date + 1) AT TIME ZONE 'UTC' - interval '1 minute',
+    (%(last_day)s::date + 1) AT TIME ZONE 'UTC' - interval '3 minutes'
+)
+ON CONFLICT (model_id) DO NOTHING;
+
+INSERT INTO analytics_events_stage (kind, payload)
+SELECT
+    'task_event',
+    jsonb_build_object('n', n)
+FROM generate_series(1, 25) AS n
