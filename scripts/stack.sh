@@ -7,14 +7,13 @@
 #   scripts/stack.sh down      stop what `up` started
 #   scripts/stack.sh status    one line per service
 #
-# Ports (override with the variables): primary $AOPS_PG_PORT (55432), replica $AOPS_REPLICA_PORT
-# (55433), Redis $AOPS_REDIS_PORT (56379). Services already on 5432/6379 are never touched.
+# Ports: primary $AOPS_PG_PORT (default 55432), replica $AOPS_REPLICA_PORT (55433), Redis
+# $AOPS_REDIS_PORT (56379). A default port that another program holds is replaced by the next free
+# one; the choice is recorded in the stack folder and kept. Services already running on 5432/6379
+# (or anywhere else) are never touched.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PG_PORT=${AOPS_PG_PORT:-55432}
-REPLICA_PORT=${AOPS_REPLICA_PORT:-55433}
-REDIS_PORT=${AOPS_REDIS_PORT:-56379}
 PG_USER=aops_admin
 PG_DB=analytics
 REPLICATION_SLOT=aops_replica
@@ -175,10 +174,31 @@ export AOPS_LOCAL_REDIS_PORT='$REDIS_PORT'
 export AOPS_LOCAL_PG_USER='$PG_USER'
 export AOPS_LOCAL_PG_PASSWORD='$pw'
 export AOPS_LOCAL_PG_BIN='$PG_BIN'
-export AIRFLOW_CONN_ANALYTICS_DB="\${AIRFLOW_CONN_ANALYTICS_DB:-{\"conn_type\": \"postgres\", \"host\": \"127.0.0.1\", \"port\": $PG_PORT, \"login\": \"$PG_USER\", \"password\": \"$pw\", \"schema\": \"$PG_DB\"}}"
-export AIRFLOW_CONN_ANALYTICS_DB_REPLICA="\${AIRFLOW_CONN_ANALYTICS_DB_REPLICA:-{\"conn_type\": \"postgres\", \"host\": \"127.0.0.1\", \"port\": $REPLICA_PORT, \"login\": \"$PG_USER\", \"password\": \"$pw\", \"schema\": \"$PG_DB\"}}"
-export AIRFLOW_CONN_ANALYTICS_REDIS="\${AIRFLOW_CONN_ANALYTICS_REDIS:-{\"conn_type\": \"redis\", \"host\": \"127.0.0.1\", \"port\": $REDIS_PORT, \"extra\": {\"db\": 0}}}"
+[ -n "\${AIRFLOW_CONN_ANALYTICS_DB:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB='{"conn_type": "postgres", "host": "127.0.0.1", "port": $PG_PORT, "login": "$PG_USER", "password": "$pw", "schema": "$PG_DB"}'
+[ -n "\${AIRFLOW_CONN_ANALYTICS_DB_REPLICA:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB_REPLICA='{"conn_type": "postgres", "host": "127.0.0.1", "port": $REPLICA_PORT, "login": "$PG_USER", "password": "$pw", "schema": "$PG_DB"}'
+[ -n "\${AIRFLOW_CONN_ANALYTICS_REDIS:-}" ] || export AIRFLOW_CONN_ANALYTICS_REDIS='{"conn_type": "redis", "host": "127.0.0.1", "port": $REDIS_PORT, "extra": {"db": 0}}'
 EOF
+}
+
+free_port_from() {
+  local port=$1
+  while port_busy "$port"; do port=$((port + 1)); done
+  echo "$port"
+}
+
+# The ports this stack uses: recorded at first start, then fixed (the replica's config names them).
+choose_ports() {
+  local ports=$STACK/ports.env
+  if [ -f "$ports" ]; then
+    # shellcheck disable=SC1090
+    . "$ports"
+  else
+    PG_PORT=${AOPS_PG_PORT:-$(free_port_from 55432)}
+    REPLICA_PORT=${AOPS_REPLICA_PORT:-$(free_port_from $((PG_PORT + 1)))}
+    [ "$REPLICA_PORT" = "$PG_PORT" ] && REPLICA_PORT=$(free_port_from $((PG_PORT + 1)))
+    REDIS_PORT=${AOPS_REDIS_PORT:-$(free_port_from 56379)}
+    printf 'PG_PORT=%s\nREPLICA_PORT=%s\nREDIS_PORT=%s\n' "$PG_PORT" "$REPLICA_PORT" "$REDIS_PORT" > "$ports"
+  fi
 }
 
 prepare_dirs() {
@@ -200,6 +220,8 @@ cmd_up() {
   PG_BIN=$(pg_bindir) || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
   USER_=$(service_user)
   STACK=$(stack_dir)
+  mkdir -p "$STACK"
+  choose_ports
   prepare_dirs
   start_primary
   start_replica
@@ -214,6 +236,7 @@ cmd_down() {
   USER_=$(service_user)
   STACK=$(stack_dir)
   [ -d "$STACK" ] || { log "nothing to stop"; return; }
+  choose_ports
   local pidfile=$STACK/run/redis.pid
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     kill "$(cat "$pidfile")"; log "redis stopped"
@@ -230,6 +253,7 @@ cmd_status() {
   PG_BIN=$(pg_bindir) || die "PostgreSQL not installed"
   USER_=$(service_user)
   STACK=$(stack_dir)
+  [ -f "$STACK/ports.env" ] && choose_ports
   for d in primary replica; do
     if pg_running "$STACK/pg/$d"; then echo "$d: running"; else echo "$d: stopped"; fi
   done

@@ -141,15 +141,15 @@ def config_path() -> Path:
 
 
 @lru_cache(maxsize=4)
-def _load(path: Path, mtime_ns: int) -> SuiteConfig:
-    return parse_config(path.read_text(encoding="utf-8"), path)
+def _parse_cached(text: str, path: Path) -> SuiteConfig:
+    return parse_config(text, path)
 
 
 def load_config() -> SuiteConfig:
-    """The suite's config, re-read only when the file changes."""
+    """The suite's config. Reading the small file is cheap; parsing happens once per distinct content."""
     path = config_path()
     try:
-        mtime = path.stat().st_mtime_ns
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
-    return _load(path, mtime)
+    return _parse_cached(text, path)

@@ -7,13 +7,14 @@ second time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from analytics_ops.db import sql_file
+from analytics_ops.db import SQL_DIR, sql_file
 
 DEMO_TABLES = (
     "tasks",
@@ -73,7 +74,11 @@ class DemoLoadResult:
 
 
 def _fingerprint(scale: DemoScale) -> str:
-    return json.dumps({k: str(v) for k, v in asdict(scale).items()}, sort_keys=True)
+    # The generator's SQL is part of what defines the dataset: an edited generator reloads.
+    generator = hashlib.sha256()
+    for path in sorted((SQL_DIR / "demo").glob("*.sql")):
+        generator.update(path.read_bytes())
+    return json.dumps({**{k: str(v) for k, v in asdict(scale).items()}, "sql": generator.hexdigest()}, sort_keys=True)
 
 
 def load_demo_data(conn: Any, scale: DemoScale = DemoScale(), *, force: bool = False) -> DemoLoadResult:

@@ -33,7 +33,7 @@ FROM (
         count(*) AS created,
         0 AS completed,
         count(*) FILTER (
-            WHERE c.completed_at < ((c.created_at AT TIME ZONE 'UTC')::date + 1) AT TIME ZONE 'UTC'
+            WHERE c.completed_at < ((c.created_at AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
         ) AS created_done_same_day,
         0 AS overdue,
         count(*) FILTER (WHERE c.priority = 'low') AS p_low,
@@ -48,8 +48,8 @@ FROM (
     FROM tasks AS c
     WHERE
         NOT c.deleted
-        AND c.created_at >= %(start_day)s::date AT TIME ZONE 'UTC'
-        AND c.created_at < (%(end_day)s::date + 1) AT TIME ZONE 'UTC'
+        AND c.created_at >= %(start_day)s::date::timestamp AT TIME ZONE 'UTC'
+        AND c.created_at < (%(end_day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
     GROUP BY c.user_id, day
 
     UNION ALL
@@ -81,8 +81,8 @@ FROM (
     WHERE
         NOT d.deleted
         AND d.completed_at IS NOT NULL
-        AND d.completed_at >= %(start_day)s::date AT TIME ZONE 'UTC'
-        AND d.completed_at < (%(end_day)s::date + 1) AT TIME ZONE 'UTC'
+        AND d.completed_at >= %(start_day)s::date::timestamp AT TIME ZONE 'UTC'
+        AND d.completed_at < (%(end_day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
     GROUP BY d.user_id, day
 
     UNION ALL
@@ -111,8 +111,8 @@ FROM (
     WHERE
         NOT o.deleted
         AND o.due_at IS NOT NULL
-        AND o.due_at >= %(start_day)s::date AT TIME ZONE 'UTC'
-        AND o.due_at < (%(end_day)s::date + 1) AT TIME ZONE 'UTC'
+        AND o.due_at >= %(start_day)s::date::timestamp AT TIME ZONE 'UTC'
+        AND o.due_at < (%(end_day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
     GROUP BY o.user_id, day
 ) AS parts
 GROUP BY parts.day, parts.user_id

@@ -7,8 +7,8 @@ WITH source_created AS (
     FROM tasks
     WHERE
         NOT deleted
-        AND created_at >= %(start_day)s::date AT TIME ZONE 'UTC'
-        AND created_at < (%(end_day)s::date + 1) AT TIME ZONE 'UTC'
+        AND created_at >= %(start_day)s::date::timestamp AT TIME ZONE 'UTC'
+        AND created_at < (%(end_day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
     GROUP BY day
 ),
 
@@ -20,8 +20,8 @@ source_completed AS (
     WHERE
         NOT deleted
         AND completed_at IS NOT NULL
-        AND completed_at >= %(start_day)s::date AT TIME ZONE 'UTC'
-        AND completed_at < (%(end_day)s::date + 1) AT TIME ZONE 'UTC'
+        AND completed_at >= %(start_day)s::date::timestamp AT TIME ZONE 'UTC'
+        AND completed_at < (%(end_day)s::date + 1)::timestamp AT TIME ZONE 'UTC'
     GROUP BY day
 ),
 

@@ -10,14 +10,16 @@ SELECT
     t + interval '6 minutes',
     NULL
 FROM generate_series(
-    (%(last_day)s::date - 120) AT TIME ZONE 'UTC', (%(last_day)s::date) AT TIME ZONE 'UTC', interval '6 hours'
+    (%(last_day)s::date - 120)::timestamp AT TIME ZONE 'UTC',
+    (%(last_day)s::date)::timestamp AT TIME ZONE 'UTC',
+    interval '6 hours'
 ) AS t;
 
 INSERT INTO email_send_history (recipient, status, sent_at)
 SELECT
     'user' || (mod(n, 50) + 1) || '@example.com',
     CASE WHEN mod(n, 20) = 0 THEN 'failed' ELSE 'sent' END,
-    (%(last_day)s::date AT TIME ZONE 'UTC') - n * interval '1 day'
+    (%(last_day)s::date::timestamp AT TIME ZONE 'UTC') - n * interval '1 day'
 FROM generate_series(0, 400) AS n;
 
 INSERT INTO txn_hourly_agg (hour, merchant_id, currency, txn_count, amount_total)
@@ -29,7 +31,8 @@ SELECT
     100 + (hashint8extended(m, extract(EPOCH FROM h)::bigint) & 1023)::numeric
 FROM
     generate_series(
-        (%(last_day)s::date - 13) AT TIME ZONE 'UTC', (%(last_day)s::date + 1) AT TIME ZONE 'UTC' - interval '1 hour',
+        (%(last_day)s::date - 13)::timestamp AT TIME ZONE 'UTC',
+        (%(last_day)s::date + 1)::timestamp AT TIME ZONE 'UTC' - interval '1 hour',
         interval '1 hour'
     ) AS h
 CROSS JOIN generate_series(1, 20) AS m;
@@ -42,15 +45,15 @@ INSERT INTO analytics_alerts (rule_id, status, created_at, resolved_at)
 SELECT
     r.id,
     'resolved',
-    (%(last_day)s::date AT TIME ZONE 'UTC') - n * interval '1 day',
-    (%(last_day)s::date AT TIME ZONE 'UTC') - n * interval '1 day' + interval '2 hours'
+    (%(last_day)s::date::timestamp AT TIME ZONE 'UTC') - n * interval '1 day',
+    (%(last_day)s::date::timestamp AT TIME ZONE 'UTC') - n * interval '1 day' + interval '2 hours'
 FROM analytics_alert_rules AS r CROSS JOIN generate_series(1, 60) AS n;
 
 INSERT INTO freshness_status (model_id, last_event_at, last_rollup_at)
 VALUES (
     'tasks',
-    (%(last_day)s::date + 1) AT TIME ZONE 'UTC' - interval '1 minute',
-    (%(last_day)s::date + 1) AT TIME ZONE 'UTC' - interval '3 minutes'
+    (%(last_day)s::date + 1)::timestamp AT TIME ZONE 'UTC' - interval '1 minute',
+    (%(last_day)s::date + 1)::timestamp AT TIME ZONE 'UTC' - interval '3 minutes'
 )
 ON CONFLICT (model_id) DO NOTHING;
 

@@ -4,6 +4,6 @@ INSERT INTO users (id, email, created_at)
 SELECT
     u,
     'user' || u || '@example.com',
-    (%(first_day)s::date AT TIME ZONE 'UTC')
+    (%(first_day)s::date::timestamp AT TIME ZONE 'UTC')
     - make_interval(secs => mod(hashint8extended(u, %(seed)s) & 2147483647, 365 * 86400))
 FROM generate_series(1, %(users)s::bigint) AS u

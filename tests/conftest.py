@@ -1,0 +1,95 @@
+"""Shared fixtures: a fresh test database on the local stack's real primary (and its replica).
+
+Tests run through `scripts/with-env` (see `make test`), which exports the local stack's ports and
+password. Whatever connections the user exported for real servers, tests only ever talk to a
+database called `aops_test` on the local stack, created anew for each session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+TEST_DB = "aops_test"
+
+
+def _require(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.exit(f"{name} is not set: run the tests with `make test` (or scripts/with-env pytest)", returncode=2)
+    return value
+
+
+PG_PORT = int(_require("AOPS_LOCAL_PG_PORT"))
+REPLICA_PORT = int(_require("AOPS_LOCAL_REPLICA_PORT"))
+REDIS_PORT = int(_require("AOPS_LOCAL_REDIS_PORT"))
+PG_USER = _require("AOPS_LOCAL_PG_USER")
+PG_PASSWORD = _require("AOPS_LOCAL_PG_PASSWORD")
+
+
+def pg_conn_json(port: int, dbname: str = TEST_DB) -> str:
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": "127.0.0.1",
+            "port": port,
+            "login": PG_USER,
+            "password": PG_PASSWORD,
+            "schema": dbname,
+        }
+    )
+
+
+# Set before any test imports the library, so every connection the code under test opens goes to
+# the test database of the local stack.
+os.environ["AIRFLOW_CONN_ANALYTICS_DB"] = pg_conn_json(PG_PORT)
+os.environ["AIRFLOW_CONN_ANALYTICS_DB_REPLICA"] = pg_conn_json(REPLICA_PORT)
+os.environ["AIRFLOW_CONN_ANALYTICS_REDIS"] = json.dumps(
+    {"conn_type": "redis", "host": "127.0.0.1", "port": REDIS_PORT, "extra": {"db": 0}}
+)
+
+
+def admin_connect(dbname: str = "postgres", port: int = PG_PORT) -> Any:
+    import psycopg
+
+    return psycopg.connect(
+        host="127.0.0.1", port=port, user=PG_USER, password=PG_PASSWORD, dbname=dbname, autocommit=True
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_database() -> Iterator[str]:
+    """A fresh `aops_test` database with every migration applied.
+
+    Its time zone is deliberately not UTC: day boundaries must come from the SQL, not the session.
+    """
+    from psycopg import sql
+
+    from analytics_ops.db import connect
+    from analytics_ops.migrations import apply_migrations
+
+    with admin_connect() as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEST_DB)))
+        conn.execute(sql.SQL("ALTER DATABASE {} SET timezone = 'Asia/Kolkata'").format(sql.Identifier(TEST_DB)))
+    with connect() as conn:
+        apply_migrations(conn)
+    yield TEST_DB
+
+
+@pytest.fixture
+def db(test_database: str) -> Iterator[Any]:
+    """An autocommit connection to the test database, for arranging and inspecting data."""
+    with admin_connect(test_database) as conn:
+        yield conn
+
+
+@pytest.fixture
+def empty_tasks(db: Any) -> Any:
+    """The task-analytics tables emptied, so a test owns every row it reads."""
+    db.execute("TRUNCATE tasks, users, daily_analytics, daily_analytics_archive, ops.run_log RESTART IDENTITY CASCADE")
+    return db

@@ -1,0 +1,117 @@
+"""Whole runs of analytics_daily_aggregation with dag.test() against the local stack."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime
+
+import pytest
+
+from tests.task_rows import actual_rows, day_checksum, expected_rows, insert_tasks, random_tasks
+
+pytestmark = pytest.mark.airflow_run
+
+DAG_ID = "analytics_daily_aggregation"
+DAYS = [date(2025, 9, 1), date(2025, 9, 2), date(2025, 9, 3)]
+
+
+@pytest.fixture
+def dag():
+    """Parsed anew for each test: dag.test() runs tasks in this process, and a task's params that
+    one run resolved from its conf stay on the task object for the next run of the same object
+    (a worker parses the file for every task, so scheduled runs never see this)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder="dags")
+    return bag.get_dag(DAG_ID)
+
+
+@pytest.fixture
+def tasks(empty_tasks):
+    rows = random_tasks(random.Random(9), users=8, days=DAYS, per_day=60)
+    insert_tasks(empty_tasks, rows, users=8)
+    return rows
+
+
+def states(dag_run) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for ti in dag_run.get_task_instances():
+        found.setdefault(ti.task_id, []).append(str(ti.state))
+    return found
+
+
+def test_backfill_range_from_params(dag, db, tasks):
+    run = dag.test(run_conf={"start_date": "2025-09-01", "end_date": "2025-09-03"})
+
+    assert run.state == "success", states(run)
+    assert states(run)["check_quality"] == ["success"]
+    expected = expected_rows(tasks, DAYS[0], DAYS[-1])
+    assert actual_rows(db, DAYS[0], DAYS[-1]) == expected
+    logged = db.execute(
+        "SELECT subject, details->>'rows_written' FROM ops.run_log WHERE dag_id = %s AND task_id = 'aggregate_chunk'",
+        (DAG_ID,),
+    ).fetchall()
+    assert logged == [("2025-09-01..2025-09-03", str(len(expected)))]
+
+
+def test_range_longer_than_a_chunk_is_split_into_mapped_tasks(dag, db, tasks, monkeypatch, tmp_path):
+    config = tmp_path / "ops.yaml"
+    config.write_text("aggregation:\n  chunk_days: 1\n")
+    monkeypatch.setenv("ANALYTICS_OPS_CONFIG", str(config))
+
+    run = dag.test(run_conf={"start_date": "2025-09-01", "end_date": "2025-09-03"})
+
+    assert run.state == "success", states(run)
+    assert states(run)["aggregate_chunk"] == ["success"] * 3
+    assert actual_rows(db, DAYS[0], DAYS[-1]) == expected_rows(tasks, DAYS[0], DAYS[-1])
+
+
+def test_scheduled_run_aggregates_the_previous_utc_day(dag, db, tasks):
+    run = dag.test(logical_date=datetime(2025, 9, 3, 1, 0, tzinfo=UTC))
+
+    assert run.state == "success", states(run)
+    written_days = {day for day, _ in actual_rows(db, date(2025, 8, 1), date(2025, 10, 1))}
+    assert written_days == {date(2025, 9, 2)}
+
+
+def test_rerun_gives_identical_rows(dag, db, tasks):
+    conf = {"start_date": "2025-09-01", "end_date": "2025-09-03"}
+    assert dag.test(run_conf=conf).state == "success"
+    first = day_checksum(db, DAYS[0], DAYS[-1])
+    assert dag.test(run_conf=conf).state == "success"
+    assert day_checksum(db, DAYS[0], DAYS[-1]) == first
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"start_date": "2025-09-31"},
+        {"start_date": "01/09/2025", "end_date": "03/09/2025"},
+        {"start_date": "2025-09-03", "end_date": "2025-09-01"},
+        {"start_date": "2025-09-01", "end_date": "2999-01-01"},
+        {"start_date": "2020-01-01", "end_date": "2025-09-03"},
+        {"start_date": "not a date"},
+    ],
+    ids=["not-a-day", "malformed", "reversed", "future", "too-long", "words"],
+)
+def test_bad_params_fail_before_any_write(dag, db, tasks, conf):
+    assert dag.test(run_conf={"start_date": "2025-09-01", "end_date": "2025-09-03"}).state == "success"
+    before = day_checksum(db, date(2019, 1, 1), date(2030, 1, 1))
+    runs_logged = db.execute("SELECT count(*) FROM ops.run_log").fetchone()[0]
+
+    run = dag.test(run_conf=conf)
+
+    assert run.state == "failed"
+    found = states(run)
+    assert found.get("aggregate_chunk", []) in ([], ["upstream_failed"]), found
+    assert day_checksum(db, date(2019, 1, 1), date(2030, 1, 1)) == before
+    assert db.execute("SELECT count(*) FROM ops.run_log").fetchone()[0] == runs_logged
+
+
+def test_a_param_of_the_wrong_type_is_refused_when_the_run_is_created(dag, db, tasks):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    before = day_checksum(db, date(2019, 1, 1), date(2030, 1, 1))
+    with pytest.raises(ParamValidationError, match="Invalid input for param start_date"):
+        dag.test(run_conf={"start_date": 20250901})
+    assert day_checksum(db, date(2019, 1, 1), date(2030, 1, 1)) == before
