@@ -1,0 +1,31 @@
+"""`make bench`: every benchmark, each printing its ratio against a raw baseline measured in the same run.
+
+Run one group with `scripts/with-env python bench/run.py aggregation`. Exit status 1 if a target
+was missed (the numbers are still printed); record results in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import bench_aggregation
+
+GROUPS = {"aggregation": bench_aggregation.run}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(GROUPS)
+    results = []
+    for name in names:
+        print(f"== {name}", flush=True)
+        results.extend(GROUPS[name]())
+    missed = [r["name"] for r in results if not r["passed"]]
+    print(f"\n{len(results) - len(missed)} of {len(results)} targets met" + (f"; missed: {missed}" if missed else ""))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
