@@ -27,6 +27,9 @@ def main() -> int:
         dag = bag.get_dag(dag_id)
         print(f"\n=== {dag_id} ===")
         started = time.perf_counter()
+        # Airflow 3.3.2's dag.test() crashes at the end of a run of a DAG with a deadline alert
+        # (tests/dag_runs.py says why); deadlines only matter to a real scheduler anyway.
+        dag.deadline = None
         run = dag.test()
         tis = sorted(run.get_task_instances(), key=lambda ti: (ti.task_id, ti.map_index))
         print(f"--- {dag_id}: {run.state} in {time.perf_counter() - started:.1f}s")

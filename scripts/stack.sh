@@ -159,10 +159,28 @@ start_redis() {
   die "redis did not start; see $STACK/log/redis.log"
 }
 
+# A stand-in for Slack's webhook endpoint that records what it receives (the suite's alerts).
+start_slack_receiver() {
+  local pidfile=$STACK/run/slack.pid
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    log "slack receiver already running on $SLACK_PORT"; return
+  fi
+  port_busy "$SLACK_PORT" && die "port $SLACK_PORT is taken by another program; set AOPS_SLACK_PORT to a free port"
+  log "starting slack webhook receiver on $SLACK_PORT (messages in $STACK/slack/messages.jsonl)"
+  mkdir -p "$STACK/slack"
+  [ "$(id -u)" -eq 0 ] && chown "$USER_" "$STACK/slack"
+  as_user "$USER_" setsid python3 "$ROOT/scripts/slack_receiver.py" --port "$SLACK_PORT" \
+    --out "$STACK/slack/messages.jsonl" >>"$STACK/log/slack.log" 2>&1 < /dev/null &
+  echo $! > "$pidfile"
+  for _ in $(seq 50); do port_busy "$SLACK_PORT" && return; sleep 0.1; done
+  die "slack receiver did not start; see $STACK/log/slack.log"
+}
+
 write_env() {
   # Connections for Airflow, as environment variables. A variable the user already set (pointing at
   # real servers) wins over the local stack's. The file holds the local password: mode 600.
   local pw; pw=$(cat "$STACK/secrets/pg_password")
+  local token; token=$(cat "$STACK/secrets/slack_token")
   local env=$STACK/stack.env
   umask 077
   cat > "$env" <<EOF
@@ -174,8 +192,11 @@ export AOPS_LOCAL_REDIS_PORT='$REDIS_PORT'
 export AOPS_LOCAL_PG_USER='$PG_USER'
 export AOPS_LOCAL_PG_PASSWORD='$pw'
 export AOPS_LOCAL_PG_BIN='$PG_BIN'
+export AOPS_LOCAL_SLACK_PORT='$SLACK_PORT'
+export AOPS_LOCAL_SLACK_TOKEN='$token'
 [ -n "\${AIRFLOW_CONN_ANALYTICS_DB:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB='{"conn_type": "postgres", "host": "127.0.0.1", "port": $PG_PORT, "login": "$PG_USER", "password": "$pw", "schema": "$PG_DB"}'
 [ -n "\${AIRFLOW_CONN_ANALYTICS_DB_REPLICA:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB_REPLICA='{"conn_type": "postgres", "host": "127.0.0.1", "port": $REPLICA_PORT, "login": "$PG_USER", "password": "$pw", "schema": "$PG_DB"}'
+[ -n "\${AIRFLOW_CONN_SLACK_OPS:-}" ] || export AIRFLOW_CONN_SLACK_OPS='{"conn_type": "slackwebhook", "password": "http://127.0.0.1:$SLACK_PORT/services/$token"}'
 [ -n "\${AIRFLOW_CONN_ANALYTICS_REDIS:-}" ] || export AIRFLOW_CONN_ANALYTICS_REDIS='{"conn_type": "redis", "host": "127.0.0.1", "port": $REDIS_PORT, "extra": {"db": 0}}'
 EOF
 }
@@ -192,13 +213,18 @@ choose_ports() {
   if [ -f "$ports" ]; then
     # shellcheck disable=SC1090
     . "$ports"
-  else
+  fi
+  if [ -z "${PG_PORT:-}" ]; then
     PG_PORT=${AOPS_PG_PORT:-$(free_port_from 55432)}
     REPLICA_PORT=${AOPS_REPLICA_PORT:-$(free_port_from $((PG_PORT + 1)))}
     [ "$REPLICA_PORT" = "$PG_PORT" ] && REPLICA_PORT=$(free_port_from $((PG_PORT + 1)))
     REDIS_PORT=${AOPS_REDIS_PORT:-$(free_port_from 56379)}
-    printf 'PG_PORT=%s\nREPLICA_PORT=%s\nREDIS_PORT=%s\n' "$PG_PORT" "$REPLICA_PORT" "$REDIS_PORT" > "$ports"
   fi
+  if [ -z "${SLACK_PORT:-}" ]; then
+    SLACK_PORT=${AOPS_SLACK_PORT:-$(free_port_from 56390)}
+  fi
+  printf 'PG_PORT=%s\nREPLICA_PORT=%s\nREDIS_PORT=%s\nSLACK_PORT=%s\n' \
+    "$PG_PORT" "$REPLICA_PORT" "$REDIS_PORT" "$SLACK_PORT" > "$ports"
 }
 
 prepare_dirs() {
@@ -207,6 +233,9 @@ prepare_dirs() {
   if [ ! -f "$STACK/secrets/pg_password" ]; then
     (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$STACK/secrets/pg_password")
     cp "$STACK/secrets/pg_password" "$STACK/secrets/pg_password.initdb"
+  fi
+  if [ ! -f "$STACK/secrets/slack_token" ]; then
+    (umask 077; printf 'T0LOCAL/B0LOCAL/%s' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$STACK/secrets/slack_token")
   fi
   (umask 077; printf '127.0.0.1:*:*:%s:%s\n' "$PG_USER" "$(cat "$STACK/secrets/pg_password")" > "$STACK/secrets/pgpass")
   if [ "$(id -u)" -eq 0 ]; then
@@ -226,9 +255,10 @@ cmd_up() {
   start_primary
   start_replica
   start_redis
+  start_slack_receiver
   write_env
   [ "$STACK" = "$ROOT/.stack" ] || ln -sfn "$STACK" "$ROOT/.stack"
-  log "up: primary 127.0.0.1:$PG_PORT, replica 127.0.0.1:$REPLICA_PORT, redis 127.0.0.1:$REDIS_PORT ($STACK)"
+  log "up: primary 127.0.0.1:$PG_PORT, replica 127.0.0.1:$REPLICA_PORT, redis 127.0.0.1:$REDIS_PORT, slack receiver 127.0.0.1:$SLACK_PORT ($STACK)"
 }
 
 cmd_down() {
@@ -237,10 +267,13 @@ cmd_down() {
   STACK=$(stack_dir)
   [ -d "$STACK" ] || { log "nothing to stop"; return; }
   choose_ports
-  local pidfile=$STACK/run/redis.pid
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    kill "$(cat "$pidfile")"; log "redis stopped"
-  fi
+  local pidfile name
+  for name in redis slack; do
+    pidfile=$STACK/run/$name.pid
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      kill "$(cat "$pidfile")"; log "$name stopped"
+    fi
+  done
   local d
   for d in replica primary; do
     if pg_running "$STACK/pg/$d"; then
@@ -257,8 +290,10 @@ cmd_status() {
   for d in primary replica; do
     if pg_running "$STACK/pg/$d"; then echo "$d: running"; else echo "$d: stopped"; fi
   done
-  if [ -f "$STACK/run/redis.pid" ] && kill -0 "$(cat "$STACK/run/redis.pid")" 2>/dev/null; then
-    echo "redis: running"; else echo "redis: stopped"; fi
+  for name in redis slack; do
+    if [ -f "$STACK/run/$name.pid" ] && kill -0 "$(cat "$STACK/run/$name.pid")" 2>/dev/null; then
+      echo "$name: running"; else echo "$name: stopped"; fi
+  done
 }
 
 case "${1:-}" in

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from scripts.slack_receiver import Receiver
 
 TEST_DB = "aops_test"
 
@@ -51,6 +55,29 @@ os.environ["AIRFLOW_CONN_ANALYTICS_DB_REPLICA"] = pg_conn_json(REPLICA_PORT)
 os.environ["AIRFLOW_CONN_ANALYTICS_REDIS"] = json.dumps(
     {"conn_type": "redis", "host": "127.0.0.1", "port": REDIS_PORT, "extra": {"db": 0}}
 )
+
+# dag.test() serializes a DAG from the DAG bundle that holds it: the suite's DAGs, plus the DAGs
+# that only tests run (tests/dags).
+_ROOT = Path(__file__).resolve().parents[1]
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {
+            "name": "dags-folder",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(_ROOT / "dags")},
+        },
+        {
+            "name": "test-dags",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(_ROOT / "tests" / "dags")},
+        },
+    ]
+)
+
+# A real HTTP endpoint standing in for Slack: every alert the code under test sends lands here.
+SLACK = Receiver().start()
+SLACK_TOKEN = "T0TEST/B0TEST/" + secrets.token_hex(12)
+os.environ["AIRFLOW_CONN_SLACK_OPS"] = json.dumps({"conn_type": "slackwebhook", "password": SLACK.url(SLACK_TOKEN)})
 
 
 def admin_connect(dbname: str = "postgres", port: int = PG_PORT) -> Any:
@@ -93,3 +120,10 @@ def empty_tasks(db: Any) -> Any:
     """The task-analytics tables emptied, so a test owns every row it reads."""
     db.execute("TRUNCATE tasks, users, daily_analytics, daily_analytics_archive, ops.run_log RESTART IDENTITY CASCADE")
     return db
+
+
+@pytest.fixture
+def slack() -> Receiver:
+    """The webhook receiver, emptied for the test."""
+    SLACK.clear()
+    return SLACK

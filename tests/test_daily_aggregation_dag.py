@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from tests.dag_runs import test_run
 from tests.task_rows import actual_rows, day_checksum, expected_rows, insert_tasks, random_tasks
 
 pytestmark = pytest.mark.airflow_run
@@ -41,7 +42,7 @@ def states(dag_run) -> dict[str, list[str]]:
 
 
 def test_backfill_range_from_params(dag, db, tasks):
-    run = dag.test(run_conf={"start_date": "2025-09-01", "end_date": "2025-09-03"})
+    run = test_run(dag, run_conf={"start_date": "2025-09-01", "end_date": "2025-09-03"})
 
     assert run.state == "success", states(run)
     assert states(run)["check_quality"] == ["success"]
@@ -59,7 +60,7 @@ def test_range_longer_than_a_chunk_is_split_into_mapped_tasks(dag, db, tasks, mo
     config.write_text("aggregation:\n  chunk_days: 1\n")
     monkeypatch.setenv("ANALYTICS_OPS_CONFIG", str(config))
 
-    run = dag.test(run_conf={"start_date": "2025-09-01", "end_date": "2025-09-03"})
+    run = test_run(dag, run_conf={"start_date": "2025-09-01", "end_date": "2025-09-03"})
 
     assert run.state == "success", states(run)
     assert states(run)["aggregate_chunk"] == ["success"] * 3
@@ -67,7 +68,7 @@ def test_range_longer_than_a_chunk_is_split_into_mapped_tasks(dag, db, tasks, mo
 
 
 def test_scheduled_run_aggregates_the_previous_utc_day(dag, db, tasks):
-    run = dag.test(logical_date=datetime(2025, 9, 3, 1, 0, tzinfo=UTC))
+    run = test_run(dag, logical_date=datetime(2025, 9, 3, 1, 0, tzinfo=UTC))
 
     assert run.state == "success", states(run)
     written_days = {day for day, _ in actual_rows(db, date(2025, 8, 1), date(2025, 10, 1))}
@@ -76,9 +77,9 @@ def test_scheduled_run_aggregates_the_previous_utc_day(dag, db, tasks):
 
 def test_rerun_gives_identical_rows(dag, db, tasks):
     conf = {"start_date": "2025-09-01", "end_date": "2025-09-03"}
-    assert dag.test(run_conf=conf).state == "success"
+    assert test_run(dag, run_conf=conf).state == "success"
     first = day_checksum(db, DAYS[0], DAYS[-1])
-    assert dag.test(run_conf=conf).state == "success"
+    assert test_run(dag, run_conf=conf).state == "success"
     assert day_checksum(db, DAYS[0], DAYS[-1]) == first
 
 
@@ -95,11 +96,11 @@ def test_rerun_gives_identical_rows(dag, db, tasks):
     ids=["not-a-day", "malformed", "reversed", "future", "too-long", "words"],
 )
 def test_bad_params_fail_before_any_write(dag, db, tasks, conf):
-    assert dag.test(run_conf={"start_date": "2025-09-01", "end_date": "2025-09-03"}).state == "success"
+    assert test_run(dag, run_conf={"start_date": "2025-09-01", "end_date": "2025-09-03"}).state == "success"
     before = day_checksum(db, date(2019, 1, 1), date(2030, 1, 1))
     runs_logged = db.execute("SELECT count(*) FROM ops.run_log").fetchone()[0]
 
-    run = dag.test(run_conf=conf)
+    run = test_run(dag, run_conf=conf)
 
     assert run.state == "failed"
     found = states(run)
@@ -113,5 +114,5 @@ def test_a_param_of_the_wrong_type_is_refused_when_the_run_is_created(dag, db, t
 
     before = day_checksum(db, date(2019, 1, 1), date(2030, 1, 1))
     with pytest.raises(ParamValidationError, match="Invalid input for param start_date"):
-        dag.test(run_conf={"start_date": 20250901})
+        test_run(dag, run_conf={"start_date": 20250901})
     assert day_checksum(db, date(2019, 1, 1), date(2030, 1, 1)) == before

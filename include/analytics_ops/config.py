@@ -68,6 +68,7 @@ class DagDefaults(_Strict):
     retry_delay: Duration = timedelta(minutes=2)
     max_retry_delay: Duration = timedelta(minutes=30)
     severity: Severity = "P2"
+    deadline: Duration = timedelta(hours=2)
 
 
 class DagSettings(_Strict):
@@ -94,6 +95,43 @@ class AggregationSettings(_Strict):
     overdue_penalty: float = Field(0.5, ge=0)
 
 
+class Route(_Strict):
+    connection: str
+    mention: str = ""
+
+
+def _default_routes() -> dict[str, Route]:
+    return {
+        "P0": Route(connection="slack_ops", mention="<!here>"),
+        "P1": Route(connection="slack_ops", mention="<!here>"),
+        "P2": Route(connection="slack_ops"),
+        "P3": Route(connection="slack_ops"),
+    }
+
+
+class AlertingSettings(_Strict):
+    routes: dict[Severity, Route] = Field(default_factory=_default_routes)
+    escalate_after_failed_runs: int = Field(2, ge=1, le=100)
+    warn_on_first_retry: bool = True
+    bookkeeping_timeout: Duration = timedelta(seconds=5)
+
+    @model_validator(mode="after")
+    def _every_severity_routed(self) -> AlertingSettings:
+        missing = sorted({"P0", "P1", "P2", "P3"} - set(self.routes))
+        if missing:
+            raise ValueError(f"routes: no route for severity {', '.join(missing)}")
+        return self
+
+
+class ReplicationSettings(_Strict):
+    max_lag_seconds: float = Field(60, gt=0)
+    max_lag_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    replica_connections: list[str] = Field(default_factory=lambda: ["analytics_db_replica"])
+    when_no_replica: Literal["pass", "fail"] = "pass"
+    poke_interval: Duration = timedelta(seconds=30)
+    timeout: Duration = timedelta(hours=1)
+
+
 class SuiteConfig(_Strict):
     airflow: AirflowSettings = AirflowSettings()
     connections: Connections = Connections()
@@ -101,6 +139,8 @@ class SuiteConfig(_Strict):
     dag_defaults: DagDefaults = DagDefaults()
     dags: dict[str, DagSettings] = Field(default_factory=dict)
     aggregation: AggregationSettings = AggregationSettings()
+    alerting: AlertingSettings = AlertingSettings()
+    replication: ReplicationSettings = ReplicationSettings()
 
     @model_validator(mode="after")
     def _retry_delays_ordered(self) -> SuiteConfig:
@@ -110,6 +150,9 @@ class SuiteConfig(_Strict):
 
     def dag(self, dag_id: str) -> DagSettings:
         return self.dags.get(dag_id, DagSettings())
+
+    def severity(self, dag_id: str) -> str:
+        return self.dag(dag_id).severity or self.dag_defaults.severity
 
 
 def _describe(error: ValidationError, path: Path) -> str:

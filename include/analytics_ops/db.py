@@ -7,6 +7,7 @@ they hold for every statement of the session, including those Postgres runs in a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -44,10 +45,12 @@ def connect(
     lock_timeout: timedelta | None = None,
     statement_timeout: timedelta | None = None,
     application_name: str = "analytics-ops",
+    connect_timeout: int | None = None,
 ) -> Iterator[psycopg.Connection[Any]]:
     """A psycopg 3 connection through the Airflow connection `conn_id` (default: the primary).
 
-    Outside autocommit, the caller commits; leaving the block on an exception rolls back.
+    Outside autocommit, the block commits when it ends and rolls back on an exception.
+    `connect_timeout` (seconds) applies unless the connection's extras set their own.
     """
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
@@ -59,6 +62,8 @@ def connect(
     )
     hook = PostgresHook(postgres_conn_id=conn_id or config.connections.primary, options=options)
     hook.enable_log_db_messages = False
+    if connect_timeout is not None and "connect_timeout" not in hook.connection.extra_dejson:
+        hook.connection.extra = json.dumps({**hook.connection.extra_dejson, "connect_timeout": connect_timeout})
     conn = hook.get_conn()
     conn.autocommit = autocommit
     try:
