@@ -15,6 +15,10 @@ date is malformed or not a real day, if `end_date` is before `start_date`, if a 
 (UTC), or if it spans more than `aggregation.max_backfill_days` (366). The range is cut into chunks
 of `aggregation.chunk_days` days, one mapped task each, `aggregation.parallel_chunks` at a time.
 
+**Gated on replica lag:** `wait_for_replicas` holds the write until every streaming replica is
+within `replication.max_lag_seconds` / `max_lag_bytes` (runbook 000: over 60 s is trouble), waiting
+in the triggerer, for at most `replication.timeout`.
+
 **What it touches:** reads `tasks` on `analytics_db`; rewrites the processed days of
 `daily_analytics`; appends to `ops.run_log`; emits the `daily_analytics` asset when the quality
 gate passes.
@@ -47,6 +51,10 @@ check and the offending count, and does not retry (the data will not change by w
 ## When it fails (on call)
 - **`resolve_days` failed**: a bad param; the message says which. Trigger again with a corrected one.
   Nothing was written.
+- **`wait_for_replicas` failed**: a replica stayed behind for the whole wait; the message gives each
+  replica's lag in seconds and bytes. Nothing was written. Look at the replica (runbook 000,
+  *AnalyticsPipelineBroken* step 3: `SELECT * FROM pg_stat_replication;` on the primary,
+  `SELECT pg_is_wal_replay_paused();` on the replica); once it has caught up, clear the task.
 - **`aggregate_chunk` failed after retries**: read the log. A lock or statement timeout means the
   primary is busy: re-run the failed chunk (*Clear* on that mapped task) once it calms down. Every
   chunk that finished is complete and correct.
@@ -65,6 +73,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from analytics_ops.assets import DAILY_ANALYTICS
 from analytics_ops.config import load_config
 from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.sensors import ReplicaLagSensor
 
 DAG_ID = "analytics_daily_aggregation"
 CONFIG = load_config()
@@ -98,9 +107,8 @@ def analytics_daily_aggregation():
     @task
     def resolve_days() -> list[dict]:
         """Which UTC days this run writes; refuses bad params before anything is touched."""
-        from airflow.sdk.exceptions import AirflowFailException
-
         from analytics_ops.aggregation import ParamError, resolve_day_range, split_into_chunks
+        from analytics_ops.errors import ParamsRefused
 
         context = get_current_context()
         params, dag_run = context["params"], context["dag_run"]
@@ -114,7 +122,7 @@ def analytics_daily_aggregation():
                 max_days=settings.max_backfill_days,
             )
         except ParamError as exc:
-            raise AirflowFailException(f"bad parameter, nothing was written: {exc}") from None
+            raise ParamsRefused(f"bad parameter, nothing was written: {exc}") from None
         chunks = split_into_chunks(window, settings.chunk_days)
         print(f"aggregating {window} ({window.days} days) in {len(chunks)} chunk(s)")
         return [c.as_params() for c in chunks]
@@ -161,7 +169,9 @@ def analytics_daily_aggregation():
         print(f"{day_range}: all data-quality checks passed")
 
     chunks = resolve_days()
-    aggregate_chunk.expand(chunk=chunks) >> check_quality(chunks)
+    written = aggregate_chunk.expand(chunk=chunks)
+    chunks >> ReplicaLagSensor(task_id="wait_for_replicas") >> written
+    written >> check_quality(chunks)
 
 
 analytics_daily_aggregation()

@@ -127,3 +127,29 @@ def slack() -> Receiver:
     """The webhook receiver, emptied for the test."""
     SLACK.clear()
     return SLACK
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = (
+            _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
+    return merged
+
+
+@pytest.fixture
+def override_config(tmp_path, monkeypatch):
+    """Point the suite at the shipped config with some keys changed: override_config({"a": {"b": 1}})."""
+    import yaml
+
+    from analytics_ops.config import DEFAULT_CONFIG_PATH
+
+    def apply(overrides: dict) -> Path:
+        merged = _deep_merge(yaml.safe_load(DEFAULT_CONFIG_PATH.read_text()), overrides)
+        path = tmp_path / "analytics_ops.yaml"
+        path.write_text(yaml.safe_dump(merged))
+        monkeypatch.setenv("ANALYTICS_OPS_CONFIG", str(path))
+        return path
+
+    return apply

@@ -55,10 +55,8 @@ def test_backfill_range_from_params(dag, db, tasks):
     assert logged == [("2025-09-01..2025-09-03", str(len(expected)))]
 
 
-def test_range_longer_than_a_chunk_is_split_into_mapped_tasks(dag, db, tasks, monkeypatch, tmp_path):
-    config = tmp_path / "ops.yaml"
-    config.write_text("aggregation:\n  chunk_days: 1\n")
-    monkeypatch.setenv("ANALYTICS_OPS_CONFIG", str(config))
+def test_range_longer_than_a_chunk_is_split_into_mapped_tasks(dag, db, tasks, override_config):
+    override_config({"aggregation": {"chunk_days": 1}})
 
     run = test_run(dag, run_conf={"start_date": "2025-09-01", "end_date": "2025-09-03"})
 
@@ -95,7 +93,7 @@ def test_rerun_gives_identical_rows(dag, db, tasks):
     ],
     ids=["not-a-day", "malformed", "reversed", "future", "too-long", "words"],
 )
-def test_bad_params_fail_before_any_write(dag, db, tasks, conf):
+def test_bad_params_fail_before_any_write(dag, db, tasks, conf, slack):
     assert test_run(dag, run_conf={"start_date": "2025-09-01", "end_date": "2025-09-03"}).state == "success"
     before = day_checksum(db, date(2019, 1, 1), date(2030, 1, 1))
     runs_logged = db.execute("SELECT count(*) FROM ops.run_log").fetchone()[0]
@@ -107,6 +105,14 @@ def test_bad_params_fail_before_any_write(dag, db, tasks, conf):
     assert found.get("aggregate_chunk", []) in ([], ["upstream_failed"]), found
     assert day_checksum(db, date(2019, 1, 1), date(2030, 1, 1)) == before
     assert db.execute("SELECT count(*) FROM ops.run_log").fetchone()[0] == runs_logged
+    # The person who triggered it is told, quietly; a typo is not a page and not a failure streak.
+    refused = slack.texts()[-1]
+    assert refused.startswith(":no_entry_sign: *analytics_daily_aggregation* run refused its params")
+    assert "*Error:* ParamsRefused: bad parameter, nothing was written: " in refused
+    assert "<!here>" not in refused
+    assert not db.execute(
+        "SELECT 1 FROM ops.dag_run_outcomes WHERE run_id = %s AND outcome = 'failed'", (run.run_id,)
+    ).fetchone()
 
 
 def test_a_param_of_the_wrong_type_is_refused_when_the_run_is_created(dag, db, tasks):

@@ -141,7 +141,12 @@ class TaskAlert:
 def task_alert_text(alert: TaskAlert, route: Route) -> str:
     task = alert.task_id if alert.map_index < 0 else f"{alert.task_id}[{alert.map_index}]"
     when = alert.logical_date.isoformat() if alert.logical_date else "none (manual run)"
-    if alert.kind == "retry":
+    if alert.kind == "refused":
+        head = (
+            f":no_entry_sign: *{alert.dag_id}* run refused its params; nothing was touched "
+            "(no page: whoever triggered it fixes the params and triggers again)"
+        )
+    elif alert.kind == "retry":
         head = (
             f":warning: *{alert.dag_id}.{task}* failed on try {alert.try_number} of {alert.max_tries} "
             f"and will retry (no action needed yet; severity {alert.base_severity} if it keeps failing)"
@@ -229,11 +234,15 @@ def record_outcome(dag_id: str, run_id: str, outcome: str, config: SuiteConfig |
 
 def build_task_alert(kind: str, context: dict[str, Any], config: SuiteConfig | None = None) -> TaskAlert:
     """Gather the facts of a failing task instance from its callback context."""
+    from analytics_ops.errors import ParamsRefused
+
     config = config or load_config()
     ti, dag_run = context["ti"], context["dag_run"]
     dag_id, run_id = ti.dag_id, ti.run_id
     base = config.severity(dag_id)
     severity, streak = base, None
+    if kind == "failure" and isinstance(context.get("exception"), ParamsRefused):
+        kind = "refused"
     if kind == "failure":
         streak = record_outcome(dag_id, run_id, "failed", config)
         if streak is not None and streak >= config.alerting.escalate_after_failed_runs:

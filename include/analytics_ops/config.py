@@ -26,7 +26,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 def _parse_duration(value: object) -> object:
     # pydantic reads ISO 8601 ("PT5M") and plain seconds; operators write "5m", as in postgresql.conf.
-    if isinstance(value, str):
+    if isinstance(value, str) and not value.startswith("P"):  # "P..." is ISO 8601: pydantic reads it
         match = _DURATION.match(value)
         if not match:
             raise ValueError(f"{value!r} is not a duration; write a number and a unit, e.g. 30s, 5m, 2h, 7d")

@@ -33,8 +33,8 @@ class TaskAlertNotifier(SlackWebhookNotifier):
     def notify(self, context: Any) -> None:
         config = load_config()
         alert = build_task_alert(self.kind, context, config)
-        # A retry warning never pages: it goes to the lowest severity's route, without a mention.
-        route = route_for("P3" if self.kind == "retry" else alert.severity, config)
+        # A retry warning or a refused run never pages: lowest severity's route, no mention.
+        route = route_for(alert.severity if alert.kind == "failure" else "P3", config)
         self.slack_webhook_conn_id = route.connection
         self.text = task_alert_text(alert, route)
         self.blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": self.text[:3000]}}]

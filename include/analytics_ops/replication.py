@@ -1,0 +1,207 @@
+"""Replica lag, measured in seconds and bytes, and the gate that waits for it to come down.
+
+Two views, because each misses something:
+- the primary's `pg_stat_replication` sees every streaming replica and the bytes of WAL each has
+  not replayed; its `replay_lag` is NULL once the primary goes idle (zero lag when no bytes are
+  outstanding) and stops moving when a replica's replay is paused;
+- a replica's own view (for the connections in `replication.replica_connections`) gives the
+  seconds since its last replayed commit while received WAL waits, which grows while replay is
+  paused or stuck. When all received WAL is replayed the replica is current: zero lag, however
+  long ago the last commit was (an idle primary is not a lagging replica).
+
+The trigger below lets the waiting happen in the triggerer, which holds thousands of waits at
+once instead of a worker slot each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from analytics_ops.config import ReplicationSettings, load_config
+
+
+@dataclass(frozen=True)
+class ReplicaLag:
+    replica: str
+    source: str  # "primary" (pg_stat_replication) or "replica" (measured on the replica)
+    lag_seconds: float | None
+    lag_bytes: int | None
+    note: str = ""
+
+    def describe(self) -> str:
+        seconds = "?" if self.lag_seconds is None else f"{self.lag_seconds:.1f} s"
+        size = "?" if self.lag_bytes is None else _human_bytes(self.lag_bytes)
+        text = f"{self.replica} ({self.source} view): {seconds}, {size}"
+        return f"{text}, {self.note}" if self.note else text
+
+
+@dataclass(frozen=True)
+class LagVerdict:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    lags: list[ReplicaLag] = field(default_factory=list)
+
+    def summary(self) -> str:
+        measured = "; ".join(lag.describe() for lag in self.lags) or "no replica measured"
+        if self.ok:
+            return f"replica lag within limits: {measured}"
+        return "replica lag over the limit: " + "; ".join(self.problems) + f" (measured: {measured})"
+
+    def as_event(self, status: str) -> dict[str, Any]:
+        return {"status": status, "summary": self.summary(), "lags": [asdict(lag) for lag in self.lags]}
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(size) < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def lags_from_primary(rows: list[tuple]) -> list[ReplicaLag]:
+    lags = []
+    for replica, state, lag_bytes, replay_lag_seconds in rows:
+        if lag_bytes == 0:
+            seconds: float | None = 0.0
+        else:
+            seconds = replay_lag_seconds
+        note = "" if state == "streaming" else f"state {state}"
+        lags.append(ReplicaLag(replica, "primary", seconds, lag_bytes, note))
+    return lags
+
+
+def lag_from_replica(name: str, row: tuple) -> ReplicaLag:
+    in_recovery, paused, unreplayed_bytes, lag_seconds = row
+    if not in_recovery:
+        return ReplicaLag(name, "replica", None, None, "not in recovery: this is not a replica")
+    return ReplicaLag(name, "replica", lag_seconds, unreplayed_bytes, "replay paused" if paused else "")
+
+
+def judge(
+    primary: list[ReplicaLag],
+    replicas: list[ReplicaLag],
+    unreachable: list[tuple[str, str]],
+    settings: ReplicationSettings,
+) -> LagVerdict:
+    """Within limits, or the list of what is not (each replica, each view, each limit)."""
+    problems = []
+    if not primary and not replicas and not unreachable:
+        if settings.when_no_replica == "fail":
+            problems.append("no streaming replica is attached to the primary (replication.when_no_replica: fail)")
+        return LagVerdict(not problems, problems, [])
+    for lag in [*primary, *replicas]:
+        if lag.lag_bytes is None and lag.lag_seconds is None:
+            problems.append(f"{lag.replica}: lag unknown ({lag.note or 'replica not streaming yet'})")
+            continue
+        if lag.lag_bytes is not None and lag.lag_bytes > settings.max_lag_bytes:
+            problems.append(
+                f"{lag.replica}: {_human_bytes(lag.lag_bytes)} behind (max {_human_bytes(settings.max_lag_bytes)})"
+            )
+        if lag.lag_seconds is not None and lag.lag_seconds > settings.max_lag_seconds:
+            problems.append(f"{lag.replica}: {lag.lag_seconds:.1f} s behind (max {settings.max_lag_seconds:g} s)")
+    problems.extend(f"{name}: unreachable ({error})" for name, error in unreachable)
+    return LagVerdict(not problems, problems, [*primary, *replicas])
+
+
+def measure(settings: ReplicationSettings | None = None, primary_conn_id: str | None = None) -> LagVerdict:
+    """Measure now, synchronously (the sensor's first look and its reschedule-mode pokes)."""
+    from analytics_ops.alerting import error_first_line
+    from analytics_ops.db import connect, sql_file
+
+    config = load_config()
+    settings = settings or config.replication
+    timeout = min(settings.poke_interval, config.database.statement_timeout)
+    options = {"application_name": "analytics-ops:replica-lag", "statement_timeout": timeout, "connect_timeout": 10}
+    with connect(primary_conn_id or config.connections.primary, **options) as conn:
+        primary = lags_from_primary(conn.execute(sql_file("replication/primary_lag")).fetchall())
+    replicas, unreachable = [], []
+    for conn_id in settings.replica_connections:
+        try:
+            with connect(conn_id, **options) as conn:
+                replicas.append(lag_from_replica(conn_id, conn.execute(sql_file("replication/replica_lag")).fetchone()))
+        except Exception as exc:
+            unreachable.append((conn_id, error_first_line(exc)))
+    return judge(primary, replicas, unreachable, settings)
+
+
+async def _aconnect(conn_id: str) -> Any:
+    import psycopg
+    from airflow.sdk import BaseHook
+
+    conn = await BaseHook.aget_connection(conn_id)
+    extra = conn.extra_dejson
+    libpq = {k: extra[k] for k in ("sslmode", "sslrootcert", "sslcert", "sslkey") if k in extra}
+    return await psycopg.AsyncConnection.connect(
+        host=conn.host,
+        port=conn.port,
+        user=conn.login,
+        password=conn.password,
+        dbname=conn.schema,
+        connect_timeout=10,
+        application_name="analytics-ops:replica-lag",
+        options="-c statement_timeout=10000 -c lock_timeout=1000",
+        autocommit=True,
+        **libpq,
+    )
+
+
+async def ameasure(settings: ReplicationSettings, primary_conn_id: str) -> LagVerdict:
+    """The same measurement from the triggerer's event loop."""
+    from analytics_ops.alerting import error_first_line
+    from analytics_ops.db import sql_file
+
+    async with await _aconnect(primary_conn_id) as conn:
+        cur = await conn.execute(sql_file("replication/primary_lag"))
+        primary = lags_from_primary(await cur.fetchall())
+    replicas, unreachable = [], []
+    for conn_id in settings.replica_connections:
+        try:
+            async with await _aconnect(conn_id) as conn:
+                cur = await conn.execute(sql_file("replication/replica_lag"))
+                replicas.append(lag_from_replica(conn_id, await cur.fetchone()))
+        except Exception as exc:
+            unreachable.append((conn_id, error_first_line(exc)))
+    return judge(primary, replicas, unreachable, settings)
+
+
+class ReplicaLagTrigger(BaseTrigger):
+    """Polls replica lag until it is within limits (event "ok") or `deadline` passes ("timeout")."""
+
+    def __init__(self, *, primary_conn_id: str, settings: dict[str, Any], deadline: float) -> None:
+        super().__init__()
+        self.primary_conn_id = primary_conn_id
+        self.settings = settings
+        self.deadline = deadline
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            "analytics_ops.replication.ReplicaLagTrigger",
+            {"primary_conn_id": self.primary_conn_id, "settings": self.settings, "deadline": self.deadline},
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        settings = ReplicationSettings.model_validate(self.settings)
+        interval = settings.poke_interval.total_seconds()
+        while True:
+            try:
+                verdict = await ameasure(settings, self.primary_conn_id)
+            except Exception as exc:  # the primary itself unreachable: keep waiting until the deadline
+                from analytics_ops.alerting import error_first_line
+
+                verdict = LagVerdict(False, [f"primary unreachable ({error_first_line(exc)})"], [])
+            if verdict.ok:
+                yield TriggerEvent(verdict.as_event("ok"))
+                return
+            self.log.info("%s; next look in %.0f s", verdict.summary(), interval)
+            if time.time() + interval > self.deadline:
+                yield TriggerEvent(verdict.as_event("timeout"))
+                return
+            await asyncio.sleep(interval)
