@@ -47,7 +47,18 @@ def test_dag_declares_what_the_suite_requires(dag_bag, path):
     assert "analytics-ops" in dag.tags
     assert any(t.startswith("severity:P") for t in dag.tags)
 
+    # Alerting and SLA come from the one helper: a failure notifier on every task, a deadline alert.
+    from analytics_ops.alerting import on_dag_success, on_task_failure, on_task_retry
+
+    deadlines = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    assert deadlines and all(d is not None for d in deadlines), "every DAG needs a deadline alert"
+    assert [d.callback.path for d in deadlines] == ["analytics_ops.alerting.on_deadline_missed"]
+    assert deadlines[0].callback.kwargs == {"dag_id": dag.dag_id, "severity": config.severity(dag.dag_id)}
+    assert dag.on_success_callback == on_dag_success or on_dag_success in (dag.on_success_callback or [])
+
     for task in dag.tasks:
+        assert on_task_failure in (task.on_failure_callback or []), f"{task.task_id} has no failure notifier"
+        assert on_task_retry in (task.on_retry_callback or []), f"{task.task_id} has no retry notifier"
         assert task.owner == config.airflow.owner, task.task_id
         assert task.retries >= 1, f"{task.task_id} has no retries"
         assert task.retry_exponential_backoff >= 2, f"{task.task_id} retries without backoff"

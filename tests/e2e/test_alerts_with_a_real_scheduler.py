@@ -1,0 +1,42 @@
+"""Deadline alerts and task-failure alerts through a real scheduler, worker and triggerer."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PG_PASSWORD, SLACK_TOKEN
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_missed_deadline_alerts_from_the_triggerer(airflow_stack, slack):
+    run_id = airflow_stack.trigger("deadline_probe")
+
+    texts = slack.wait_for(lambda t: "deadline_probe missed its deadline" in t, timeout=90)
+
+    alerts = [t for t in texts if "deadline_probe missed its deadline" in t]
+    assert alerts, f"no deadline alert; received {texts}\n{airflow_stack.log_tail()}"
+    alert = alerts[0]
+    assert alert.startswith("<!here> :red_circle: *[P1] deadline_probe missed its deadline*")
+    assert run_id in alert
+    assert "*Deadline:* " in alert and "*Late by:* " in alert
+    assert "*State:* running" in alert  # the task is still sleeping past its deadline
+
+
+def test_a_failing_task_alerts_and_no_secret_reaches_the_worker_logs(airflow_stack, slack):
+    run_id = airflow_stack.trigger("alert_probe")
+
+    texts = slack.wait_for(lambda t: "*[P2] alert_probe.break_things failed*" in t, timeout=120)
+
+    failures = [t for t in texts if "alert_probe.break_things failed" in t]
+    assert failures, f"no failure alert; received {texts}\n{airflow_stack.log_tail()}"
+    assert f"*Run:* `{run_id}`" in failures[-1]
+    assert any(t.startswith(":warning: *alert_probe.break_things* failed on try 1 of 2") for t in texts)
+    logs = [p for p in (airflow_stack.home / "logs").rglob("*") if p.is_file()]
+    assert any("alert_probe" in str(p) for p in logs), "no task log written"
+    for path in logs:
+        content = path.read_text(errors="replace")
+        assert PG_PASSWORD not in content, f"database password in {path}"
+        assert SLACK_TOKEN not in content, f"webhook token in {path}"
+    for message in slack.messages:
+        assert PG_PASSWORD not in str(message["payload"]) and SLACK_TOKEN not in str(message["payload"])
