@@ -36,10 +36,12 @@ services:
 services-down:
 	scripts/stack.sh down
 
-# Airflow's own metadata DB: SQLite under the stack folder, created once.
+# Airflow's own metadata DB: SQLite under the stack folder, created once; and the suite's pools.
 airflow-db: venv services
 	@$(RUN) bash -c 'test -f "$$AIRFLOW_HOME/airflow.db" && airflow db check-migrations -t 0 >/dev/null 2>&1 \
 	  || { echo "airflow db migrate"; airflow db migrate >/dev/null; }'
+	@$(RUN) bash -c 'read -r pool slots < <(python -m analytics_ops.cli pool-spec) \
+	  && airflow pools set "$$pool" "$$slots" "analytics-ops: materialized view refreshes" >/dev/null 2>&1'
 
 schema: venv services
 	$(RUN) python -m analytics_ops.cli migrate

@@ -52,8 +52,10 @@ def pg_conn_json(port: int, dbname: str = TEST_DB) -> str:
 # the test database of the local stack.
 os.environ["AIRFLOW_CONN_ANALYTICS_DB"] = pg_conn_json(PG_PORT)
 os.environ["AIRFLOW_CONN_ANALYTICS_DB_REPLICA"] = pg_conn_json(REPLICA_PORT)
+# Redis database 15 of the local stack's server: the demo's cache (database 0) is left alone.
+REDIS_DB = 15
 os.environ["AIRFLOW_CONN_ANALYTICS_REDIS"] = json.dumps(
-    {"conn_type": "redis", "host": "127.0.0.1", "port": REDIS_PORT, "extra": {"db": 0}}
+    {"conn_type": "redis", "host": "127.0.0.1", "port": REDIS_PORT, "extra": {"db": REDIS_DB}}
 )
 
 # dag.test() serializes a DAG from the DAG bundle that holds it: the suite's DAGs, plus the DAGs
@@ -153,3 +155,31 @@ def override_config(tmp_path, monkeypatch):
         return path
 
     return apply
+
+
+@pytest.fixture
+def redis_db() -> Iterator[Any]:
+    """A client on the tests' Redis database, emptied before the test."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=REDIS_DB)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def wait_for_replica(timeout: float = 20) -> None:
+    """Block until the replica has replayed everything the primary has written so far."""
+    import time
+
+    with admin_connect() as primary:
+        # The insert position: with synchronous_commit = off (the local stack) a commit can still sit
+        # in WAL buffers, ahead of pg_current_wal_lsn().
+        target = primary.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+    deadline = time.monotonic() + timeout
+    with admin_connect(port=REPLICA_PORT) as replica:
+        while time.monotonic() < deadline:
+            if replica.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)).fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"replica did not replay up to {target} within {timeout}s")

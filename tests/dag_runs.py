@@ -14,9 +14,12 @@ def test_run(dag: Any, **kwargs: Any) -> Any:
     """
     deadline, dag.deadline = dag.deadline, None
     try:
-        return dag.test(**kwargs)
+        run = dag.test(**kwargs)
     finally:
         dag.deadline = deadline
+    # A run whose logical date is before the DAG's start_date "succeeds" without running anything.
+    assert run.get_task_instances(), f"{dag.dag_id}: the run ran no task"
+    return run
 
 
 test_run.__test__ = False  # a helper, not a test

@@ -82,22 +82,13 @@ def insert_tasks(db: Any, tasks: list[Task], users: int) -> None:
             "ON CONFLICT DO NOTHING",
             (users,),
         )
-        with cur.copy(
-            "COPY tasks (id, user_id, title, status, priority, created_at, completed_at, due_at, deleted) FROM STDIN"
-        ) as copy:
+        columns = "id, user_id, title, status, priority, created_at, completed_at, due_at, deleted, updated_at"
+        with cur.copy(f"COPY tasks ({columns}) FROM STDIN") as copy:
             for t in tasks:
+                updated = t.completed_at or t.created_at
                 copy.write_row(
-                    (
-                        t.id,
-                        t.user_id,
-                        f"t{t.id}",
-                        t.status,
-                        t.priority,
-                        t.created_at,
-                        t.completed_at,
-                        t.due_at,
-                        t.deleted,
-                    )
+                    (t.id, t.user_id, f"t{t.id}", t.status, t.priority, t.created_at, t.completed_at, t.due_at)
+                    + (t.deleted, updated)
                 )
 
 

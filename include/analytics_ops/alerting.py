@@ -292,8 +292,8 @@ def on_task_retry(context: dict[str, Any]) -> None:
 
 
 def on_dag_success(context: dict[str, Any]) -> None:
-    dag_run = context["dag_run"]
-    record_outcome(dag_run.dag_id, dag_run.run_id, "success")
+    # Without a task instance to build it from, Airflow passes only `dag` and `run_id`.
+    record_outcome(context["dag"].dag_id, context["run_id"], "success")
 
 
 async def on_deadline_missed(*, dag_id: str, severity: str, context: dict[str, Any] | None = None) -> None:

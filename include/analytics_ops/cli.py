@@ -31,6 +31,14 @@ def _load_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pool_spec(_: argparse.Namespace) -> int:
+    from analytics_ops.config import load_config
+
+    settings = load_config().mv_refresh
+    print(settings.pool, settings.pool_slots)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="analytics_ops.cli")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--last-day", type=date.fromisoformat, default=None, help="YYYY-MM-DD, default yesterday")
     demo.add_argument("--force", action="store_true", help="reload even if the same dataset is there")
     demo.set_defaults(func=_load_demo)
+    sub.add_parser("pool-spec", help="print the mv_refresh pool's name and slots").set_defaults(func=_pool_spec)
     args = parser.parse_args(argv)
     return args.func(args)
 

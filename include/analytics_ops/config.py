@@ -132,6 +132,52 @@ class ReplicationSettings(_Strict):
     timeout: Duration = timedelta(hours=1)
 
 
+CACHE_METRICS = ("task_totals", "completion_rate", "priority_distribution", "status_distribution", "productivity_score")
+
+
+class CacheSettings(_Strict):
+    read_from: Literal["replica", "primary"] = "replica"
+    active_days: int = Field(7, ge=1, le=365)
+    chunk_users: int = Field(10_000, ge=1, le=1_000_000)
+    pipeline_commands: int = Field(5_000, ge=1, le=100_000)
+    ttl: Duration = timedelta(hours=7)
+    key_template: str = "analytics:{metric}:{user_id}"
+    overview_key_template: str = "analytics:overview:{user_id}"
+    hygiene_pattern: str = "analytics:*"
+    scan_count: int = Field(1_000, ge=10, le=100_000)
+
+    @model_validator(mode="after")
+    def _templates_name_their_fields(self) -> CacheSettings:
+        if "{metric}" not in self.key_template or "{user_id}" not in self.key_template:
+            raise ValueError("key_template must contain {metric} and {user_id}")
+        if "{user_id}" not in self.overview_key_template:
+            raise ValueError("overview_key_template must contain {user_id}")
+        if self.ttl < timedelta(seconds=1):
+            raise ValueError("ttl must be at least 1s: every cached key expires")
+        return self
+
+
+class MvGroup(_Strict):
+    views: list[str] = Field(min_length=1)
+
+
+class MvRefreshSettings(_Strict):
+    pool: str = "mv_refresh"
+    pool_slots: int = Field(2, ge=1, le=64)
+    statement_timeout: Duration = timedelta(minutes=30)
+    groups: dict[str, MvGroup] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _each_view_in_one_group(self) -> MvRefreshSettings:
+        seen: dict[str, str] = {}
+        for group, spec in self.groups.items():
+            for view in spec.views:
+                if view in seen:
+                    raise ValueError(f"view {view} is in groups {seen[view]} and {group}: refreshes would overlap")
+                seen[view] = group
+        return self
+
+
 class SuiteConfig(_Strict):
     airflow: AirflowSettings = AirflowSettings()
     connections: Connections = Connections()
@@ -141,6 +187,8 @@ class SuiteConfig(_Strict):
     aggregation: AggregationSettings = AggregationSettings()
     alerting: AlertingSettings = AlertingSettings()
     replication: ReplicationSettings = ReplicationSettings()
+    cache: CacheSettings = CacheSettings()
+    mv_refresh: MvRefreshSettings = MvRefreshSettings()
 
     @model_validator(mode="after")
     def _retry_delays_ordered(self) -> SuiteConfig:
