@@ -11,9 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import bench_aggregation
+from bench import bench_aggregation, bench_cache
 
-GROUPS = {"aggregation": bench_aggregation.run}
+GROUPS = {"aggregation": bench_aggregation.run, "cache": bench_cache.run}
 
 
 def main(argv: list[str]) -> int:

@@ -41,7 +41,8 @@ def main() -> int:
                 "SELECT task_id, subject, details FROM ops.run_log WHERE run_id = %s ORDER BY id", (run.run_id,)
             ).fetchall()
         for task_id, subject, details in rows:
-            print(f"    did: {task_id} {subject or ''} {details}")
+            text = f"{task_id} {subject or ''} {details}"
+            print(f"    did: {text[:240]}{' ...' if len(text) > 240 else ''}")
         if run.state != "success":
             failed.append(dag_id)
     print(

@@ -178,6 +178,52 @@ class MvRefreshSettings(_Strict):
         return self
 
 
+class MaintenanceSettings(_Strict):
+    schemas: list[str] = Field(default_factory=lambda: ["public", "ops"])
+    vacuum_tables: list[str] = Field(default_factory=lambda: ["tasks", "daily_analytics"])
+    dead_tuple_pct: float = Field(20, gt=0, le=100)
+    min_dead_tuples: int = Field(10_000, ge=0)
+    reindex_bloat_pct: float = Field(30, gt=0, le=100)
+    min_index_bytes: int = Field(8 * 1024 * 1024, ge=0)
+    statement_timeout: Duration = timedelta(hours=2)
+
+
+class ArchivalSettings(_Strict):
+    retention_years: int = Field(2, ge=1, le=50)
+    min_retention_days: int = Field(90, ge=1)
+    batch_rows: int = Field(10_000, ge=1, le=1_000_000)
+    max_batch_rows: int = Field(200_000, ge=1)
+    target_batch_seconds: float = Field(0.5, gt=0, le=60)
+    batch_statement_timeout: Duration = timedelta(seconds=30)
+    top_statements: int = Field(100, ge=1, le=10_000)
+
+
+class OnlyWhen(_Strict):
+    column: str
+    equals: str
+
+
+class RetentionPolicy(_Strict):
+    table: str
+    key_column: str
+    timestamp_column: str
+    older_than: Duration
+    only_when: OnlyWhen | None = None
+    archive_table: str | None = None
+
+
+class RetentionSettings(_Strict):
+    batch_rows: int = Field(5_000, ge=1, le=1_000_000)
+    policies: list[RetentionPolicy] = Field(default_factory=list)
+
+
+class StuckWorkSettings(_Strict):
+    stuck_after: Duration = timedelta(minutes=30)
+    idle_in_transaction_limit: Duration = timedelta(minutes=10)
+    # application_name prefixes whose sessions are never terminated (the suite's own never are).
+    allow_applications: list[str] = Field(default_factory=list)
+
+
 class SuiteConfig(_Strict):
     airflow: AirflowSettings = AirflowSettings()
     connections: Connections = Connections()
@@ -189,6 +235,10 @@ class SuiteConfig(_Strict):
     replication: ReplicationSettings = ReplicationSettings()
     cache: CacheSettings = CacheSettings()
     mv_refresh: MvRefreshSettings = MvRefreshSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
+    archival: ArchivalSettings = ArchivalSettings()
+    retention: RetentionSettings = RetentionSettings()
+    stuck_work: StuckWorkSettings = StuckWorkSettings()
 
     @model_validator(mode="after")
     def _retry_delays_ordered(self) -> SuiteConfig:

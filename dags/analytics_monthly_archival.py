@@ -1,0 +1,165 @@
+"""
+# Monthly archival, statement statistics, size report
+
+Automates runbook 001 *Database Maintenance › Monthly Maintenance*: archive analytics older than
+2 years, check table bloat, review and reset query statistics.
+
+**Schedule:** the first Sunday of each month, 02:00 UTC (`0 2 * * 0#1`).
+
+**What it does**
+1. `resolve_cutoff`: rows of `daily_analytics` dated before the cutoff move. Default: the same day
+   `archival.retention_years` (2) years before the run. Param `older_than` (YYYY-MM-DD) overrides
+   it; refused before anything runs if it is not a date or is closer to today than
+   `archival.min_retention_days` (90).
+2. `wait_for_replicas`: archival writes a lot of WAL.
+3. `archive_rows`: keyset batches in (date, user_id) order; each batch is one statement,
+   `WITH moved AS (DELETE ... RETURNING *) INSERT INTO daily_analytics_archive ...`, so one short
+   transaction that moves its rows or leaves them: nothing lost or duplicated, even if the run is
+   killed mid-way (run it again). The batch size adapts to about `archival.target_batch_seconds`.
+   Passes repeat until one moves nothing, so rows written behind the cursor during the run move
+   too. Counts are verified from the tables afterwards (qualified, moved, arrived, left behind
+   = 0) and printed; a mismatch fails the task. Param `dry_run`: count what would move, move nothing.
+4. `vacuum_source`: `VACUUM (ANALYZE) daily_analytics` (autocommit).
+5. `capture_statements`: the top `archival.top_statements` rows of `pg_stat_statements` go to
+   `ops.pg_stat_statements_history`, then `pg_stat_statements_reset()`, so the reset loses nothing
+   (statements finishing between the two are the only gap, milliseconds).
+6. `size_report`: size, dead tuples and index size of every table, largest first, in `ops.run_log`.
+
+## When it fails (on call)
+- **`resolve_cutoff` failed**: a bad `older_than`; the message says why. Nothing ran.
+- **`archive_rows` failed**: every committed batch moved completely; just clear the task to
+  finish. *lock timeout*: the daily aggregation (or someone) holds rows of old days; it retries.
+  *archival counts do not add up*: stop and look, the message has every count:
+  `SELECT count(*) FROM daily_analytics WHERE date < '<cutoff>';` and the same on the archive.
+- **`capture_statements` failed**: is `pg_stat_statements` loaded (`shared_preload_libraries`)?
+  The archival itself is done.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from analytics_ops.config import load_config
+from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.sensors import ReplicaLagSensor
+
+DAG_ID = "analytics_monthly_archival"
+
+
+def _connection(task_id: str, **kwargs):
+    from analytics_ops.db import connect
+
+    return connect(application_name=f"analytics-ops:{DAG_ID}.{task_id}", **kwargs)
+
+
+def _record(task_id: str, subject: str, details: dict) -> None:
+    from analytics_ops.run_log import record_run
+
+    context = get_current_context()
+    now = datetime.now(UTC)
+    with _connection(task_id) as conn:
+        record_run(
+            conn,
+            dag_id=DAG_ID,
+            run_id=context["run_id"],
+            task_id=task_id,
+            subject=subject,
+            started_at=context["ti"].start_date or now,
+            finished_at=now,
+            details=details,
+        )
+
+
+@dag(
+    schedule="0 2 * * 0#1",
+    start_date=datetime(2020, 1, 1, tzinfo=UTC),
+    max_active_runs=1,
+    params={
+        "older_than": Param(
+            None,
+            type=["null", "string"],
+            title="Archive rows dated before",
+            description="YYYY-MM-DD. Empty: retention_years (2) before the run's date.",
+        ),
+        "dry_run": Param(False, type="boolean", title="Dry run", description="Count what would move; move nothing."),
+    },
+    **suite_dag_args(DAG_ID, doc_md=__doc__),
+)
+def analytics_monthly_archival():
+    @task
+    def resolve_cutoff() -> str:
+        from analytics_ops.aggregation import ParamError
+        from analytics_ops.archival import resolve_cutoff as resolve
+        from analytics_ops.errors import ParamsRefused
+
+        context = get_current_context()
+        run_day = (context.get("logical_date") or context["dag_run"].run_after).astimezone(UTC).date()
+        try:
+            cutoff = resolve(
+                context["params"].get("older_than"), run_day, load_config().archival, datetime.now(UTC).date()
+            )
+        except ParamError as exc:
+            raise ParamsRefused(f"bad parameter, nothing was archived: {exc}") from None
+        print(f"archiving daily_analytics rows dated before {cutoff}")
+        return cutoff.isoformat()
+
+    @task
+    def archive_rows(cutoff: str) -> dict:
+        from datetime import date
+
+        from analytics_ops.archival import archive
+
+        settings = load_config().archival
+        dry_run = bool(get_current_context()["params"].get("dry_run"))
+        with _connection("archive_rows", statement_timeout=settings.batch_statement_timeout) as conn:
+            report = archive(conn, date.fromisoformat(cutoff), settings, dry_run=dry_run)
+        print(report.summary())
+        _record("archive_rows", "daily_analytics", report.as_dict())
+        return report.as_dict()
+
+    @task
+    def vacuum_source() -> dict:
+        from analytics_ops.maintenance import vacuum_table
+
+        with _connection(
+            "vacuum_source", autocommit=True, statement_timeout=load_config().maintenance.statement_timeout
+        ) as conn:
+            result = vacuum_table(conn, "public.daily_analytics")
+        print(result)
+        return result
+
+    @task
+    def capture_statements() -> int:
+        from analytics_ops.archival import capture_and_reset_statements
+
+        with _connection("capture_statements") as conn:
+            captured = capture_and_reset_statements(conn, load_config().archival.top_statements)
+        print(f"kept {captured} statements in ops.pg_stat_statements_history, then reset pg_stat_statements")
+        return captured
+
+    @task
+    def size_report() -> list[dict]:
+        from analytics_ops.maintenance import as_dicts, table_health
+
+        with _connection("size_report") as conn:
+            sizes = sorted(
+                as_dicts(table_health(conn, load_config().maintenance.schemas)),
+                key=lambda t: t["total_bytes"],
+                reverse=True,
+            )
+        for row in sizes[:20]:
+            print(row)
+        _record("size_report", "table sizes", {"tables": sizes})
+        return sizes
+
+    cutoff = resolve_cutoff()
+    gate = ReplicaLagSensor(task_id="wait_for_replicas")
+    cutoff >> gate
+    archived = archive_rows(cutoff)
+    gate >> archived
+    archived >> vacuum_source() >> capture_statements() >> size_report()
+
+
+analytics_monthly_archival()

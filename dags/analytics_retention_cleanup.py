@@ -1,0 +1,96 @@
+"""
+# Retention cleanup
+
+Automates runbook 002's retention cleanup (processing jobs older than 90 days, email history older
+than a year) and runbook 004's *Clean up old resolved alerts (> 30 days)*.
+
+**Schedule:** daily at 03:30 UTC.
+
+**What it does:** `wait_for_replicas`, then one mapped `apply_policy` task per entry of
+`retention.policies` (table, integer key column, timestamp column, age, optional `only_when`
+filter, optional `archive_table`): rows older than the age are deleted, or moved to the archive
+table, in keyset batches of `retention.batch_rows` along the key, each batch one short transaction
+(`FOR UPDATE` on the batch's rows; `database.lock_timeout` applies). Then `vacuum_tables` runs
+`VACUUM (ANALYZE)` on each table that lost rows. Every count goes to the task log and
+`ops.run_log`.
+
+## When it fails (on call)
+- **`apply_policy` failed**: the message names the table. Batches already committed are done; clear
+  the task to finish. *lock timeout*: the application holds those rows; it retries.
+  *column does not exist*: the policy in the config names a wrong column.
+- **`vacuum_tables` failed**: the deletes are done; the next run vacuums again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.sdk import dag, get_current_context, task
+
+from analytics_ops.config import load_config
+from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.sensors import ReplicaLagSensor
+
+DAG_ID = "analytics_retention_cleanup"
+
+
+@dag(
+    schedule="30 3 * * *",
+    start_date=datetime(2020, 1, 1, tzinfo=UTC),
+    max_active_runs=1,
+    **suite_dag_args(DAG_ID, doc_md=__doc__),
+)
+def analytics_retention_cleanup():
+    @task
+    def list_policies() -> list[int]:
+        return list(range(len(load_config().retention.policies)))
+
+    @task
+    def apply_policy(index: int) -> dict:
+        from analytics_ops.db import connect
+        from analytics_ops.retention import apply_policy as apply
+        from analytics_ops.run_log import record_run
+
+        settings = load_config().retention
+        policy = settings.policies[index]
+        context = get_current_context()
+        now = context.get("logical_date") or context["dag_run"].run_after
+        started = datetime.now(UTC)
+        with connect(application_name=f"analytics-ops:{DAG_ID}.apply_policy") as conn:
+            result = apply(conn, policy, now, settings.batch_rows)
+            record_run(
+                conn,
+                dag_id=DAG_ID,
+                run_id=context["run_id"],
+                task_id="apply_policy",
+                subject=policy.table,
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                details=result,
+            )
+        print(result)
+        return result
+
+    @task
+    def vacuum_tables(results: list[dict]) -> list[dict]:
+        from analytics_ops.db import connect
+        from analytics_ops.maintenance import vacuum_table
+
+        done = []
+        with connect(
+            autocommit=True,
+            statement_timeout=load_config().maintenance.statement_timeout,
+            application_name=f"analytics-ops:{DAG_ID}.vacuum_tables",
+        ) as conn:
+            for result in results:
+                if result["deleted"]:
+                    done.append(vacuum_table(conn, result["table"]))
+        print(done or "nothing deleted, nothing to vacuum")
+        return done
+
+    policies = list_policies()
+    ReplicaLagSensor(task_id="wait_for_replicas") >> policies
+    vacuum_tables(apply_policy.expand(index=policies))
+
+
+analytics_retention_cleanup()

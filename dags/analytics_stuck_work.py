@@ -1,0 +1,91 @@
+"""
+# Stuck jobs and idle-in-transaction sessions
+
+Automates runbook 002, *INC-003: Ingestion Job Stuck* (`UPDATE processing_jobs SET status =
+'failed' ...` for jobs in `processing` over 30 minutes) and the idle-session cleanup of *INC-002:
+Database Connection Exhausted* / runbook 001's P0 quick recovery, limited to sessions idle **in a
+transaction** (they hold locks and block VACUUM; plain idle sessions are the pool's business).
+
+**Schedule:** every 15 minutes.
+
+**What it does**
+- `fail_stuck_jobs`: jobs in `processing` for longer than `stuck_work.stuck_after` (30 min) are
+  marked `failed`, `completed_at` set, `error_message` saying analytics-ops cancelled them and why.
+- `terminate_idle_sessions`: client sessions of this database idle in a transaction for longer
+  than `stuck_work.idle_in_transaction_limit` (10 min) are terminated with `pg_terminate_backend`,
+  never the suite's own (`application_name` starting `analytics-ops`) nor those starting with an
+  entry of `stuck_work.allow_applications`.
+Both list exactly what they acted on (job ids; pid, user, application) in the log and
+`ops.run_log`.
+
+## When it fails (on call)
+- Usually the database is unreachable or the suite's role lacks the right to terminate others'
+  sessions (it needs `pg_signal_backend`). Nothing is half-done: each task is one statement.
+- Many jobs failed in one run: the ingestion service is broken, not slow; runbook 002 INC-003
+  (restart the data service, check its logs) before re-queueing them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.sdk import dag, get_current_context, task
+
+from analytics_ops.config import load_config
+from analytics_ops.dag_defaults import suite_dag_args
+
+DAG_ID = "analytics_stuck_work"
+
+
+def _run(task_id: str, work) -> list[dict]:
+    from analytics_ops.db import connect
+    from analytics_ops.run_log import record_run
+
+    context = get_current_context()
+    started = datetime.now(UTC)
+    with connect(application_name=f"analytics-ops:{DAG_ID}.{task_id}") as conn:
+        acted_on = work(conn)
+        record_run(
+            conn,
+            dag_id=DAG_ID,
+            run_id=context["run_id"],
+            task_id=task_id,
+            subject=None,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            details={"acted_on": acted_on},
+        )
+    print(f"{task_id}: {len(acted_on)} acted on: {acted_on}")
+    return acted_on
+
+
+@dag(
+    schedule="*/15 * * * *",
+    start_date=datetime(2020, 1, 1, tzinfo=UTC),
+    max_active_runs=1,
+    **suite_dag_args(DAG_ID, doc_md=__doc__),
+)
+def analytics_stuck_work():
+    @task
+    def fail_stuck_jobs() -> list[dict]:
+        from analytics_ops.stuck_work import fail_stuck_jobs as fail
+
+        return _run("fail_stuck_jobs", lambda conn: fail(conn, load_config().stuck_work.stuck_after))
+
+    @task
+    def terminate_idle_sessions() -> list[dict]:
+        from analytics_ops.stuck_work import terminate_idle_in_transaction
+
+        settings = load_config().stuck_work
+        return _run(
+            "terminate_idle_sessions",
+            lambda conn: terminate_idle_in_transaction(
+                conn, settings.idle_in_transaction_limit, settings.allow_applications
+            ),
+        )
+
+    fail_stuck_jobs()
+    terminate_idle_sessions()
+
+
+analytics_stuck_work()

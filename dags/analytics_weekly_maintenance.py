@@ -1,0 +1,162 @@
+"""
+# Weekly maintenance: VACUUM (ANALYZE), REINDEX CONCURRENTLY, leftover sweep
+
+Automates runbook 001 *Database Maintenance › Weekly Maintenance* (vacuum, reindex if bloated,
+update statistics, check for deadlocks) and runbook 002's weekly DB maintenance, safely on a busy
+primary.
+
+**Schedule:** Sundays 02:00 UTC.
+
+**What it does**
+1. `wait_for_replicas`: vacuum and reindex write a lot of WAL; wait until replicas are within lag.
+2. `plan_vacuum`: the tables of `maintenance.vacuum_tables`, plus any table in
+   `maintenance.schemas` with at least `dead_tuple_pct` (20 %) dead tuples and `min_dead_tuples`.
+3. `vacuum_table` (one mapped task per table, retried alone): `VACUUM (ANALYZE)`.
+4. `plan_reindex`: b-tree indexes of at least `min_index_bytes` whose estimated bloat is at least
+   `reindex_bloat_pct` (30 %). Bloat is estimated with pgstattuple's `pgstatindex()`: 100 - 100 ×
+   average leaf density / fillfactor (90 unless set), the share of leaf space a fresh build would
+   not need.
+5. `reindex_index` (mapped): `REINDEX INDEX CONCURRENTLY`, never plain REINDEX on a live table.
+6. `sweep_invalid_indexes` (runs even if a reindex failed): drops the invalid `*_ccnew` / `*_ccold`
+   indexes a failed concurrent reindex leaves behind, with `DROP INDEX CONCURRENTLY`.
+7. `report`: per table dead tuples and size before/after and seconds; per index size before/after;
+   swept leftovers; the deadlock counter (`pg_stat_database`) and its change since last week. Also
+   written to `ops.run_log`.
+
+Every statement runs with `database.lock_timeout` (5 s) and `maintenance.statement_timeout`;
+VACUUM and REINDEX CONCURRENTLY run in autocommit because Postgres refuses them in a transaction.
+A lock timeout fails the try and the task retries later with backoff, instead of queueing behind
+production traffic (and making production queue behind it).
+
+## When it fails (on call)
+- **`wait_for_replicas` failed**: replicas stayed behind; maintenance did nothing. Retry after
+  the replica catches up (runbook 000).
+- **`vacuum_table` / `reindex_index` failed after retries** with *lock timeout*: something holds
+  the table all the time (a long transaction, a migration). Find it:
+  `SELECT pid, state, xact_start, query FROM pg_stat_activity ORDER BY xact_start;`. Clear the task
+  later; nothing is half-done (a failed concurrent reindex leaves an invalid index that
+  `sweep_invalid_indexes` drops, this run or the next).
+- **`statement timeout`**: the table or index outgrew `maintenance.statement_timeout`; raise it.
+- **`report` shows deadlocks rising**: runbook 001, *Check for Deadlocks*; look at the application's
+  lock order.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.sdk import dag, get_current_context, task
+
+from analytics_ops.config import load_config
+from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.sensors import ReplicaLagSensor
+
+DAG_ID = "analytics_weekly_maintenance"
+
+
+def _maintenance_connection(task_id: str, autocommit: bool = True):
+    from analytics_ops.db import connect
+
+    return connect(
+        autocommit=autocommit,
+        statement_timeout=load_config().maintenance.statement_timeout,
+        application_name=f"analytics-ops:{DAG_ID}.{task_id}",
+    )
+
+
+@dag(
+    schedule="0 2 * * 0",
+    start_date=datetime(2020, 1, 1, tzinfo=UTC),
+    max_active_runs=1,
+    **suite_dag_args(DAG_ID, doc_md=__doc__),
+)
+def analytics_weekly_maintenance():
+    @task
+    def plan_vacuum() -> list[str]:
+        from analytics_ops import maintenance
+
+        with _maintenance_connection("plan_vacuum", autocommit=False) as conn:
+            tables = maintenance.tables_to_vacuum(conn, load_config().maintenance)
+        print(f"to vacuum: {tables}")
+        return tables
+
+    @task
+    def vacuum_table(table: str) -> dict:
+        from analytics_ops import maintenance
+
+        with _maintenance_connection("vacuum_table") as conn:
+            result = maintenance.vacuum_table(conn, table)
+        print(result)
+        return result
+
+    @task(trigger_rule="all_done")
+    def plan_reindex() -> list[str]:
+        from analytics_ops import maintenance
+
+        with _maintenance_connection("plan_reindex", autocommit=False) as conn:
+            indexes = maintenance.indexes_to_rebuild(conn, load_config().maintenance)
+        print(f"to reindex: {indexes}")
+        return indexes
+
+    @task
+    def reindex_index(index: str) -> dict:
+        from analytics_ops import maintenance
+
+        with _maintenance_connection("reindex_index") as conn:
+            result = maintenance.reindex_index(conn, index)
+        print(result)
+        return result
+
+    @task(trigger_rule="all_done")
+    def sweep_invalid_indexes() -> list[str]:
+        from analytics_ops import maintenance
+
+        with _maintenance_connection("sweep_invalid_indexes") as conn:
+            dropped = maintenance.sweep_invalid_leftovers(conn)
+        print(f"dropped invalid leftovers: {dropped or 'none'}")
+        return dropped
+
+    @task(trigger_rule="all_done")
+    def report(vacuumed: list[dict], reindexed: list[dict], swept: list[str]) -> dict:
+        from analytics_ops import maintenance
+        from analytics_ops.run_log import record_run
+
+        context = get_current_context()
+        with _maintenance_connection("report", autocommit=False) as conn:
+            deadlocks = maintenance.deadlocks(conn)
+            previous = maintenance.previous_deadlocks(conn, DAG_ID)
+            summary = {
+                "tables": [v for v in (vacuumed or []) if v],
+                "indexes": [r for r in (reindexed or []) if r],
+                "swept": swept or [],
+                "deadlocks": deadlocks,
+                "deadlocks_since_last_week": None if previous is None else deadlocks - previous,
+            }
+            now = datetime.now(UTC)
+            record_run(
+                conn,
+                dag_id=DAG_ID,
+                run_id=context["run_id"],
+                task_id="report",
+                subject="weekly maintenance",
+                started_at=context["dag_run"].start_date or now,
+                finished_at=now,
+                details=summary,
+            )
+        for line in summary["tables"] + summary["indexes"]:
+            print(line)
+        print(f"deadlocks: {deadlocks} (since last week: {summary['deadlocks_since_last_week']})")
+        return summary
+
+    tables = plan_vacuum()
+    ReplicaLagSensor(task_id="wait_for_replicas") >> tables
+    vacuumed = vacuum_table.expand(table=tables)
+    indexes = plan_reindex()
+    vacuumed >> indexes
+    reindexed = reindex_index.expand(index=indexes)
+    swept = sweep_invalid_indexes()
+    reindexed >> swept
+    report(vacuumed, reindexed, swept)
+
+
+analytics_weekly_maintenance()

@@ -1,0 +1,175 @@
+"""Monthly archival of old daily_analytics rows (runbook 001 *Monthly Maintenance › Archive Old Data*).
+
+The runbook's `INSERT ... SELECT; DELETE ...` holds two long statements' locks and, if interrupted
+between them, duplicates rows. Here rows move in keyset batches ordered by the primary key
+(date, user_id): each batch is one statement (`WITH moved AS (DELETE ... RETURNING *) INSERT ...`),
+so each batch is its own short transaction and either wholly moves or wholly stays. A run killed
+mid-way loses and duplicates nothing; running it again finishes the job.
+
+The batch size adapts so a batch takes about `archival.target_batch_seconds`: the primary is never
+held for long, and the longest batch is reported. After the forward pass, passes repeat from the
+start until one moves nothing, so rows inserted behind the cursor while the archival ran (an old
+day re-aggregated) are moved too.
+
+Counts are verified at the end and reported: rows that qualified before, rows moved, rows that
+arrived in the archive (inserted or, if the day was already archived once, replaced), rows left
+behind (must be 0).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from analytics_ops.config import ArchivalSettings
+
+
+class ArchivalCountMismatch(Exception):
+    """The counts after archiving do not add up; the message has them all."""
+
+
+def default_cutoff(run_day: date, years: int) -> date:
+    """The same calendar day `years` before (28 Feb for a 29 Feb with no match)."""
+    try:
+        return run_day.replace(year=run_day.year - years)
+    except ValueError:
+        return run_day.replace(year=run_day.year - years, day=28)
+
+
+def resolve_cutoff(older_than: object, run_day: date, settings: ArchivalSettings, today: date) -> date:
+    """The cutoff (rows with `date` before it move): the param, validated, or retention_years ago."""
+    from analytics_ops.aggregation import ParamError, _blank, _parse_day
+
+    if _blank(older_than):
+        return default_cutoff(run_day, settings.retention_years)
+    cutoff = _parse_day("older_than", older_than)
+    newest_allowed = today - timedelta(days=settings.min_retention_days)
+    if cutoff > newest_allowed:
+        raise ParamError(
+            f"older_than {cutoff} would archive data younger than archival.min_retention_days "
+            f"({settings.min_retention_days} days); the latest allowed is {newest_allowed}"
+        )
+    return cutoff
+
+
+@dataclass
+class ArchivalReport:
+    cutoff: date
+    dry_run: bool
+    qualified: int = 0
+    archive_before: int = 0
+    moved: int = 0
+    inserted: int = 0
+    replaced: int = 0
+    left_behind: int = 0
+    arrived: int = 0
+    batches: int = 0
+    passes: int = 0
+    longest_batch_seconds: float = 0.0
+    seconds: float = 0.0
+    oldest: date | None = None
+    newest: date | None = None
+    batch_sizes: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("batch_sizes")
+        data["largest_batch"] = max(self.batch_sizes, default=0)
+        return data
+
+    def summary(self) -> str:
+        if self.dry_run:
+            return (
+                f"dry run: {self.qualified} rows older than {self.cutoff} would move "
+                f"(dates {self.oldest}..{self.newest})"
+            )
+        return (
+            f"rows older than {self.cutoff}: {self.qualified} qualified, {self.moved} moved in {self.batches} batches "
+            f"({self.passes} passes), {self.arrived} arrived in the archive ({self.inserted} new, "
+            f"{self.replaced} replaced an archived copy), {self.left_behind} left behind; "
+            f"longest batch {self.longest_batch_seconds:.3f}s"
+        )
+
+
+def _counts(conn: Any, cutoff: date) -> tuple[int, int, date | None, date | None]:
+    from analytics_ops.db import sql_file
+
+    row = conn.execute(sql_file("archival/counts"), {"cutoff": cutoff}).fetchone()
+    conn.commit()
+    return row
+
+
+def archive(conn: Any, cutoff: date, settings: ArchivalSettings, *, dry_run: bool = False) -> ArchivalReport:
+    """Move every daily_analytics row dated before `cutoff` to the archive, batch by batch.
+
+    `conn` is outside autocommit; each batch is committed on its own.
+    """
+    from analytics_ops.db import sql_file
+
+    report = ArchivalReport(cutoff=cutoff, dry_run=dry_run)
+    started = time.perf_counter()
+    report.qualified, report.archive_before, report.oldest, report.newest = _counts(conn, cutoff)
+    if dry_run:
+        return report
+    statement = sql_file("archival/move_batch")
+    batch_rows = settings.batch_rows
+    while True:
+        report.passes += 1
+        moved_this_pass = 0
+        after: tuple[Any, int] = (date.min, -1)
+        while True:
+            batch_started = time.perf_counter()
+            moved, inserted, last_date, last_user = conn.execute(
+                statement,
+                {"cutoff": cutoff, "after_date": after[0], "after_user": after[1], "batch_rows": batch_rows},
+            ).fetchone()
+            conn.commit()
+            elapsed = time.perf_counter() - batch_started
+            if moved == 0:
+                break
+            report.batches += 1
+            report.batch_sizes.append(batch_rows)
+            report.longest_batch_seconds = max(report.longest_batch_seconds, elapsed)
+            report.moved += moved
+            report.inserted += inserted
+            moved_this_pass += moved
+            after = (last_date, last_user)
+            batch_rows = _next_batch_size(batch_rows, elapsed, settings)
+        if moved_this_pass == 0:
+            break
+    report.replaced = report.moved - report.inserted
+    # Counted again from the tables, independently of what the batches said they did.
+    report.left_behind, archive_after, _, _ = _counts(conn, cutoff)
+    new_in_archive = archive_after - report.archive_before
+    report.arrived = new_in_archive + report.replaced
+    report.seconds = round(time.perf_counter() - started, 3)
+    if report.left_behind or new_in_archive != report.inserted or report.moved < report.qualified:
+        raise ArchivalCountMismatch(
+            f"archival counts do not add up ({new_in_archive} new rows counted in the archive): {report.summary()}"
+        )
+    return report
+
+
+def _next_batch_size(current: int, elapsed: float, settings: ArchivalSettings) -> int:
+    target = settings.target_batch_seconds
+    if elapsed > target * 1.5:
+        return max(100, current // 2)
+    if elapsed < target / 2:
+        return min(settings.max_batch_rows, current * 2)
+    return current
+
+
+def capture_and_reset_statements(conn: Any, top: int) -> int:
+    """Keep pg_stat_statements' top statements in ops.pg_stat_statements_history, then reset it.
+
+    The capture commits before the reset: if the reset fails, the history is kept anyway.
+    """
+    from analytics_ops.db import sql_file
+
+    captured = conn.execute(sql_file("archival/capture_statements"), {"top": top}).rowcount
+    conn.commit()
+    conn.execute("SELECT pg_stat_statements_reset()")
+    conn.commit()
+    return captured

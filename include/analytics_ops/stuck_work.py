@@ -1,0 +1,40 @@
+"""Stuck jobs and sessions idle in a transaction (runbook 002, INC-003 and INC-002).
+
+- A `processing_jobs` row in `processing` for longer than `stuck_work.stuck_after` is marked
+  `failed` with a message saying who did it and why, as INC-003's manual UPDATE does.
+- A session idle in a transaction for longer than `stuck_work.idle_in_transaction_limit` (it holds
+  locks and snapshots, blocking VACUUM) is terminated, in this database only, never the suite's own
+  sessions (`application_name` starting `analytics-ops`) nor those of `allow_applications`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+STUCK_MESSAGE = "Cancelled by analytics-ops: stuck in processing for over {minutes} minutes (runbook 002, INC-003)"
+
+
+def fail_stuck_jobs(conn: Any, stuck_after: timedelta) -> list[dict[str, Any]]:
+    from analytics_ops.db import sql_file
+
+    rows = conn.execute(
+        sql_file("stuck_work/fail_stuck_jobs"),
+        {"stuck_after": stuck_after, "message": STUCK_MESSAGE.format(minutes=int(stuck_after.total_seconds() // 60))},
+    ).fetchall()
+    conn.commit()
+    return [{"job_id": r[0], "job_type": r[1], "started_at": r[2].isoformat()} for r in rows]
+
+
+def terminate_idle_in_transaction(conn: Any, limit: timedelta, allow: list[str]) -> list[dict[str, Any]]:
+    from analytics_ops.db import sql_file
+
+    rows = conn.execute(
+        sql_file("stuck_work/terminate_idle_in_transaction"),
+        {"limit": limit, "allow": ["analytics-ops", *allow]},
+    ).fetchall()
+    conn.commit()
+    return [
+        {"pid": r[0], "user": r[1], "application_name": r[2], "idle_since": r[3].isoformat(), "terminated": r[4]}
+        for r in rows
+    ]

@@ -1,0 +1,72 @@
+-- Move one keyset batch of daily_analytics rows older than %(cutoff)s into daily_analytics_archive,
+-- in one statement (so one transaction): the next %(batch_rows)s keys after (%(after_date)s,
+-- %(after_user)s) are locked, deleted and inserted together. A row already in the archive (a day
+-- aggregated again after it was archived) is replaced by the newer one.
+WITH batch AS (
+    SELECT
+        date,
+        user_id
+    FROM daily_analytics
+    WHERE
+        date < %(cutoff)s::date
+        AND (date, user_id) > (%(after_date)s::date, %(after_user)s::bigint)
+    ORDER BY date, user_id
+    LIMIT %(batch_rows)s
+    FOR UPDATE
+),
+
+moved AS (
+    DELETE FROM daily_analytics AS d
+    USING batch AS b
+    WHERE d.date = b.date AND d.user_id = b.user_id
+    RETURNING d.*
+),
+
+arrived AS (
+    INSERT INTO daily_analytics_archive (
+        date, user_id, tasks_created, tasks_completed, completion_rate, tasks_overdue,
+        priority_low, priority_medium, priority_high, priority_urgent,
+        status_todo, status_in_progress, status_done, status_cancelled, productivity_score
+    )
+    SELECT
+        date,
+        user_id,
+        tasks_created,
+        tasks_completed,
+        completion_rate,
+        tasks_overdue,
+        priority_low,
+        priority_medium,
+        priority_high,
+        priority_urgent,
+        status_todo,
+        status_in_progress,
+        status_done,
+        status_cancelled,
+        productivity_score
+    FROM moved
+    ON CONFLICT (date, user_id) DO UPDATE
+        SET
+            tasks_created = excluded.tasks_created,
+            tasks_completed = excluded.tasks_completed,
+            completion_rate = excluded.completion_rate,
+            tasks_overdue = excluded.tasks_overdue,
+            priority_low = excluded.priority_low,
+            priority_medium = excluded.priority_medium,
+            priority_high = excluded.priority_high,
+            priority_urgent = excluded.priority_urgent,
+            status_todo = excluded.status_todo,
+            status_in_progress = excluded.status_in_progress,
+            status_done = excluded.status_done,
+            status_cancelled = excluded.status_cancelled,
+            productivity_score = excluded.productivity_score,
+            archived_at = now()
+    RETURNING date, user_id, (xmax = 0) AS inserted
+)
+
+SELECT
+    count(*) AS moved,
+    count(*) FILTER (WHERE inserted) AS inserted,
+    max(date) AS last_date,
+    (array_agg(user_id ORDER BY date DESC, user_id DESC))[1] AS last_user
+FROM arrived
