@@ -138,6 +138,8 @@ start_replica() {
     cat >> "$data/postgresql.auto.conf" <<EOF
 port = $REPLICA_PORT
 hot_standby_feedback = on
+# Feedback (and so the xmin that holds back VACUUM on the primary) every second, not every 10.
+wal_receiver_status_interval = 1s
 EOF
   fi
   port_busy "$REPLICA_PORT" && die "port $REPLICA_PORT is taken by another program; set AOPS_REPLICA_PORT to a free port"
