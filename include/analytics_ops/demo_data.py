@@ -73,16 +73,22 @@ class DemoLoadResult:
     seconds: float
 
 
+# Bump when what load_demo_data produces changes other than through its SQL files.
+DEMO_FORMAT = 2
+
+
 def _fingerprint(scale: DemoScale) -> str:
     # The generator's SQL is part of what defines the dataset: an edited generator reloads.
     generator = hashlib.sha256()
     for path in sorted((SQL_DIR / "demo").glob("*.sql")):
         generator.update(path.read_bytes())
-    return json.dumps({**{k: str(v) for k, v in asdict(scale).items()}, "sql": generator.hexdigest()}, sort_keys=True)
+    fields = {k: str(v) for k, v in asdict(scale).items()}
+    return json.dumps({**fields, "sql": generator.hexdigest(), "format": DEMO_FORMAT}, sort_keys=True)
 
 
 def load_demo_data(conn: Any, scale: DemoScale = DemoScale(), *, force: bool = False) -> DemoLoadResult:
-    """Replace the demo tables' contents with the dataset `scale` describes, in one transaction."""
+    """Replace the demo tables' contents with the dataset `scale` describes (tasks and users in one
+    transaction; then the history aggregated into daily_analytics chunk by chunk)."""
     from psycopg import ClientCursor, sql
 
     scale = scale.resolved()
@@ -108,6 +114,14 @@ def load_demo_data(conn: Any, scale: DemoScale = DemoScale(), *, force: bool = F
     # Several statements with parameters: a client-side-binding cursor sends them in one round trip.
     with ClientCursor(conn) as cur:
         cur.execute(sql_file("demo/generate_platform"), params)
+    # Aggregate the whole history, so the DAGs that read daily_analytics (and the archival, which
+    # needs rows over two years old) have work from the start.
+    from analytics_ops.aggregation import DayRange, aggregate_days, split_into_chunks
+    from analytics_ops.config import load_config
+
+    first_day = date.fromisoformat(params["first_day"])
+    for chunk in split_into_chunks(DayRange(first_day, scale.last_day), 92):
+        aggregate_days(conn, chunk, load_config().aggregation)
     with conn.cursor() as cur:
         for view in MATERIALIZED_VIEWS:
             cur.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.Identifier(view)))
