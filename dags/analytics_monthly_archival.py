@@ -23,7 +23,9 @@ Automates runbook 001 *Database Maintenance › Monthly Maintenance*: archive an
 5. `capture_statements`: the top `archival.top_statements` rows of `pg_stat_statements` go to
    `ops.pg_stat_statements_history`, then `pg_stat_statements_reset()`, so the reset loses nothing
    (statements finishing between the two are the only gap, milliseconds).
-6. `size_report`: size, dead tuples and index size of every table, largest first, in `ops.run_log`.
+6. `size_report`: size, dead tuples and index size of every table, largest first, and the
+   estimated bloat of every b-tree index of at least `maintenance.min_index_bytes` (pgstatindex, as
+   the weekly maintenance estimates it), in `ops.run_log`.
 
 ## When it fails (on call)
 - **`resolve_cutoff` failed**: a bad `older_than`; the message says why. Nothing ran.
@@ -140,19 +142,20 @@ def analytics_monthly_archival():
         return captured
 
     @task
-    def size_report() -> list[dict]:
-        from analytics_ops.maintenance import as_dicts, table_health
+    def size_report() -> dict:
+        from analytics_ops.maintenance import as_dicts, index_bloat, table_health
 
-        with _connection("size_report") as conn:
-            sizes = sorted(
-                as_dicts(table_health(conn, load_config().maintenance.schemas)),
-                key=lambda t: t["total_bytes"],
-                reverse=True,
-            )
-        for row in sizes[:20]:
+        settings = load_config().maintenance
+        with _connection("size_report", statement_timeout=settings.statement_timeout) as conn:
+            tables = sorted(as_dicts(table_health(conn, settings.schemas)), key=lambda t: -t["total_bytes"])
+            indexes = as_dicts(index_bloat(conn, settings))
+        for row in tables[:20]:
             print(row)
-        _record("size_report", "table sizes", {"tables": sizes})
-        return sizes
+        for row in indexes[:20]:
+            print(row)
+        report = {"tables": tables, "indexes": indexes}
+        _record("size_report", "table sizes and index bloat", report)
+        return report
 
     cutoff = resolve_cutoff()
     gate = ReplicaLagSensor(task_id="wait_for_replicas")

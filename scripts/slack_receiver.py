@@ -5,13 +5,14 @@ Standard library only. Used two ways:
   message to a file, so `make demo` shows the alerts the suite would have sent;
 - by the tests, as an in-process `Receiver` whose `messages` they assert on.
 
-    python3 scripts/slack_receiver.py --port 56380 --out .stack/slack/messages.jsonl
+    python3 scripts/slack_receiver.py --port 26390 --out .stack/slack/messages.jsonl --pidfile slack.pid
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -89,9 +90,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--pidfile", type=Path)
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    Receiver(args.port, args.out).server.serve_forever()
+    receiver = Receiver(args.port, args.out)
+    if args.pidfile:
+        args.pidfile.write_text(str(os.getpid()))
+    receiver.server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -7,10 +7,11 @@
 #   scripts/stack.sh down      stop what `up` started
 #   scripts/stack.sh status    one line per service
 #
-# Ports: primary $AOPS_PG_PORT (default 55432), replica $AOPS_REPLICA_PORT (55433), Redis
-# $AOPS_REDIS_PORT (56379). A default port that another program holds is replaced by the next free
-# one; the choice is recorded in the stack folder and kept. Services already running on 5432/6379
-# (or anywhere else) are never touched.
+# Ports: primary $AOPS_PG_PORT (default 25432), replica $AOPS_REPLICA_PORT (25433), Redis
+# $AOPS_REDIS_PORT (26379), Slack stand-in $AOPS_SLACK_PORT (26390): below Linux's ephemeral range
+# (32768-60999), where a client socket could hold the port at the wrong moment. A default port that
+# another program holds is replaced by the next free one; the choice is recorded in the stack folder
+# and kept. Services already running on 5432/6379 (or anywhere else) are never touched.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -171,9 +172,10 @@ start_slack_receiver() {
   log "starting slack webhook receiver on $SLACK_PORT (messages in $STACK/slack/messages.jsonl)"
   mkdir -p "$STACK/slack"
   [ "$(id -u)" -eq 0 ] && chown "$USER_" "$STACK/slack"
+  rm -f "$pidfile"
+  # The receiver writes its own pid file: the pid of a backgrounded runuser is not the server's.
   as_user "$USER_" setsid python3 "$ROOT/scripts/slack_receiver.py" --port "$SLACK_PORT" \
-    --out "$STACK/slack/messages.jsonl" >>"$STACK/log/slack.log" 2>&1 < /dev/null &
-  echo $! > "$pidfile"
+    --out "$STACK/slack/messages.jsonl" --pidfile "$pidfile" >>"$STACK/log/slack.log" 2>&1 < /dev/null &
   for _ in $(seq 50); do port_busy "$SLACK_PORT" && return; sleep 0.1; done
   die "slack receiver did not start; see $STACK/log/slack.log"
 }
@@ -217,13 +219,13 @@ choose_ports() {
     . "$ports"
   fi
   if [ -z "${PG_PORT:-}" ]; then
-    PG_PORT=${AOPS_PG_PORT:-$(free_port_from 55432)}
+    PG_PORT=${AOPS_PG_PORT:-$(free_port_from 25432)}
     REPLICA_PORT=${AOPS_REPLICA_PORT:-$(free_port_from $((PG_PORT + 1)))}
     [ "$REPLICA_PORT" = "$PG_PORT" ] && REPLICA_PORT=$(free_port_from $((PG_PORT + 1)))
-    REDIS_PORT=${AOPS_REDIS_PORT:-$(free_port_from 56379)}
+    REDIS_PORT=${AOPS_REDIS_PORT:-$(free_port_from 26379)}
   fi
   if [ -z "${SLACK_PORT:-}" ]; then
-    SLACK_PORT=${AOPS_SLACK_PORT:-$(free_port_from 56390)}
+    SLACK_PORT=${AOPS_SLACK_PORT:-$(free_port_from 26390)}
   fi
   printf 'PG_PORT=%s\nREPLICA_PORT=%s\nREDIS_PORT=%s\nSLACK_PORT=%s\n' \
     "$PG_PORT" "$REPLICA_PORT" "$REDIS_PORT" "$SLACK_PORT" > "$ports"
