@@ -13,9 +13,10 @@ date (a manual run: the moment it was triggered).
 2. `select_users`: the users whose tasks changed in the `cache.active_days` (7) days before the run,
    most active first; param `top_users` keeps only the N most active. Cut into chunks of
    `cache.chunk_users`.
-3. `warm_chunk` (one mapped task per chunk, retried alone): one query computes all five metrics for
-   every user of the chunk, and the keys go to Redis in pipelines with `SET ... EX` (value and TTL
-   in one command: no key is ever left without a TTL).
+3. `warm_chunk` (one mapped task per chunk, retried alone, `cache.parallel_chunks` at a time): one
+   query computes all five metrics for every user of the chunk, and the keys go to Redis
+   `cache.pipeline_commands` per round trip with `SET ... EX` (value and TTL in one command: no key
+   is ever left without a TTL).
 4. `remove_keys_without_ttl`: `SCAN` (never `KEYS`) for `analytics:*` keys without a TTL and
    delete them, each checked and deleted atomically.
 5. `report`: keys written, users warmed, Redis memory against `maxmemory`, keyspace hit rate
@@ -101,7 +102,7 @@ def analytics_cache_warming():
         print(f"{len(users)} active users between {window.since} and {window.as_of}: {len(chunks)} chunk(s)")
         return [{**window.params(), "user_ids": ids} for ids in chunks]
 
-    @task
+    @task(max_active_tis_per_dagrun=CONFIG.cache.parallel_chunks)
     def warm_chunk(work: dict) -> dict:
         from analytics_ops import cache_warming
         from analytics_ops.db import connect

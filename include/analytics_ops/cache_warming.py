@@ -11,12 +11,20 @@ Key layout (config `cache`): `analytics:{metric}:{user_id}` for each of the five
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from analytics_ops.config import CACHE_METRICS, CacheSettings, SuiteConfig, load_config
+
+# SET every KEYS[i] to ARGV[i + 1] with TTL ARGV[1] seconds; returns how many it set.
+_SET_ALL_WITH_TTL = """
+local ttl = ARGV[1]
+for i = 1, #KEYS do
+    redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ttl)
+end
+return #KEYS
+"""
 
 # Deletes a key only if it still has no TTL: a key re-written (with a TTL) between the check and the
 # delete survives. Sent with EVALSHA in pipelines.
@@ -56,7 +64,7 @@ def chunk(user_ids: list[int], size: int) -> list[list[int]]:
 
 def metric_rows(conn: Any, user_ids: list[int], window: WarmWindow, config: SuiteConfig) -> list[tuple]:
     """(user_id, task_totals, completion_rate, priority_distribution, status_distribution,
-    productivity_score) per user, each metric a JSON text."""
+    productivity_score, overview) per user, each a JSON text."""
     from analytics_ops.db import sql_file
 
     weights = config.aggregation.priority_weights
@@ -76,30 +84,25 @@ def metric_rows(conn: Any, user_ids: list[int], window: WarmWindow, config: Suit
     return conn.execute(sql_file("cache/user_metrics"), params).fetchall()
 
 
-def cache_entries(rows: list[tuple], settings: CacheSettings, as_of: datetime) -> list[tuple[str, str]]:
+def cache_entries(rows: list[tuple], settings: CacheSettings) -> list[tuple[str, str]]:
     """(key, value) pairs for the rows: five metric keys and one overview key per user."""
     entries = []
-    for row in rows:
-        user_id, metrics = row[0], row[1:]
+    for user_id, *metrics, overview in rows:
         for metric, value in zip(CACHE_METRICS, metrics, strict=True):
             entries.append((settings.key_template.format(metric=metric, user_id=user_id), value))
-        overview = {"user_id": user_id, "as_of": as_of.isoformat()}
-        for metric, value in zip(CACHE_METRICS, metrics, strict=True):
-            overview[metric] = json.loads(value)
-        entries.append((settings.overview_key_template.format(user_id=user_id), json.dumps(overview, sort_keys=True)))
+        entries.append((settings.overview_key_template.format(user_id=user_id), overview))
     return entries
 
 
 def write_entries(redis_client: Any, entries: list[tuple[str, str]], settings: CacheSettings) -> int:
-    """SET key value EX ttl for every entry, `pipeline_commands` per round trip."""
+    """SET key value EX ttl for every entry, `pipeline_commands` keys per round trip."""
+    script = redis_client.register_script(_SET_ALL_WITH_TTL)
     ttl = int(settings.ttl.total_seconds())
     written = 0
     step = settings.pipeline_commands
     for start in range(0, len(entries), step):
-        pipe = redis_client.pipeline(transaction=False)
-        for key, value in entries[start : start + step]:
-            pipe.set(key, value, ex=ttl)
-        written += sum(1 for ok in pipe.execute() if ok)
+        batch = entries[start : start + step]
+        written += script(keys=[key for key, _ in batch], args=[ttl, *(value for _, value in batch)])
     return written
 
 
@@ -114,7 +117,7 @@ def warm_chunk(
     conn: Any, redis_client: Any | None, user_ids: list[int], window: WarmWindow, config: SuiteConfig
 ) -> ChunkResult:
     rows = metric_rows(conn, user_ids, window, config)
-    entries = cache_entries(rows, config.cache, window.as_of)
+    entries = cache_entries(rows, config.cache)
     written = 0 if redis_client is None else write_entries(redis_client, entries, config.cache)
     return ChunkResult(len(rows), len(entries), written)
 

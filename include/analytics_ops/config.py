@@ -139,6 +139,7 @@ class CacheSettings(_Strict):
     read_from: Literal["replica", "primary"] = "replica"
     active_days: int = Field(7, ge=1, le=365)
     chunk_users: int = Field(10_000, ge=1, le=1_000_000)
+    parallel_chunks: int = Field(2, ge=1, le=64)
     pipeline_commands: int = Field(5_000, ge=1, le=100_000)
     ttl: Duration = timedelta(hours=7)
     key_template: str = "analytics:{metric}:{user_id}"
