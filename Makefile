@@ -71,4 +71,4 @@ bench: setup
 	$(RUN) python bench/run.py
 
 clean: services-down
-	rm -rf .stack $(VENV)
+	rm -rf "$$(readlink -f .stack)" .stack $(VENV)

@@ -124,7 +124,7 @@ def test_concurrent_inserts_during_archival_are_not_lost(history):
 
     thread = threading.Thread(target=writer)
     thread.start()
-    slowish = ArchivalSettings(batch_rows=50, max_batch_rows=50, target_batch_seconds=10)
+    slowish = ArchivalSettings(batch_rows=10, max_batch_rows=10, target_batch_seconds=10)
     with connect(application_name="analytics-ops:archival-test") as conn:
         report = archive(conn, CUTOFF, slowish)
     thread.join()

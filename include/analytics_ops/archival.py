@@ -2,8 +2,10 @@
 
 The runbook's `INSERT ... SELECT; DELETE ...` holds two long statements' locks and, if interrupted
 between them, duplicates rows. Here rows move in keyset batches ordered by the primary key
-(date, user_id): each batch is one statement (`WITH moved AS (DELETE ... RETURNING *) INSERT ...`),
-so each batch is its own short transaction and either wholly moves or wholly stays. A run killed
+(date, user_id): the batch's last key is found first (an index-only walk of `batch_rows` keys), then
+one statement (`WITH moved AS (DELETE ... RETURNING *) INSERT ...`) moves the key range, a primary-key
+range scan with no join and no separate row locking; the batch is its own short transaction and
+either wholly moves or wholly stays. A run killed
 mid-way loses and duplicates nothing; running it again finishes the job.
 
 The batch size adapts so a batch takes about `archival.target_batch_seconds`: the primary is never
@@ -113,7 +115,9 @@ def archive(conn: Any, cutoff: date, settings: ArchivalSettings, *, dry_run: boo
     report.qualified, report.archive_before, report.oldest, report.newest = _counts(conn, cutoff)
     if dry_run:
         return report
-    statement = sql_file("archival/move_batch")
+    bound, move = sql_file("archival/batch_bound"), sql_file("archival/move_batch")
+    # Beyond every real key below the cutoff: the last batch of a pass takes whatever remains.
+    end_of_range = (cutoff - timedelta(days=1), 2**63 - 1)
     batch_rows = settings.batch_rows
     while True:
         report.passes += 1
@@ -121,13 +125,12 @@ def archive(conn: Any, cutoff: date, settings: ArchivalSettings, *, dry_run: boo
         after: tuple[Any, int] = (date.min, -1)
         while True:
             batch_started = time.perf_counter()
-            moved, inserted, last_date, last_user = conn.execute(
-                statement,
-                {"cutoff": cutoff, "after_date": after[0], "after_user": after[1], "batch_rows": batch_rows},
-            ).fetchone()
+            keys = {"cutoff": cutoff, "after_date": after[0], "after_user": after[1]}
+            upto = conn.execute(bound, {**keys, "batch_rows": batch_rows}).fetchone() or end_of_range
+            moved, inserted = conn.execute(move, {**keys, "upto_date": upto[0], "upto_user": upto[1]}).fetchone()
             conn.commit()
             elapsed = time.perf_counter() - batch_started
-            if moved == 0:
+            if moved == 0 and upto == end_of_range:
                 break
             report.batches += 1
             report.batch_sizes.append(batch_rows)
@@ -135,7 +138,9 @@ def archive(conn: Any, cutoff: date, settings: ArchivalSettings, *, dry_run: boo
             report.moved += moved
             report.inserted += inserted
             moved_this_pass += moved
-            after = (last_date, last_user)
+            if upto == end_of_range:
+                break
+            after = (upto[0], upto[1])
             batch_rows = _next_batch_size(batch_rows, elapsed, settings)
         if moved_this_pass == 0:
             break

@@ -1,25 +1,14 @@
--- Move one keyset batch of daily_analytics rows older than %(cutoff)s into daily_analytics_archive,
--- in one statement (so one transaction): the next %(batch_rows)s keys after (%(after_date)s,
--- %(after_user)s) are locked, deleted and inserted together. A row already in the archive (a day
--- aggregated again after it was archived) is replaced by the newer one.
-WITH batch AS (
-    SELECT
-        date,
-        user_id
-    FROM daily_analytics
+-- Move the daily_analytics rows older than %(cutoff)s with keys in ((%(after_date)s, %(after_user)s),
+-- (%(upto_date)s, %(upto_user)s)] into daily_analytics_archive, in one statement (so one
+-- transaction): a primary-key range scan deletes them and the same statement inserts them. A row
+-- already in the archive (a day aggregated again after it was archived) is replaced by the newer one.
+WITH moved AS (
+    DELETE FROM daily_analytics
     WHERE
         date < %(cutoff)s::date
         AND (date, user_id) > (%(after_date)s::date, %(after_user)s::bigint)
-    ORDER BY date, user_id
-    LIMIT %(batch_rows)s
-    FOR UPDATE
-),
-
-moved AS (
-    DELETE FROM daily_analytics AS d
-    USING batch AS b
-    WHERE d.date = b.date AND d.user_id = b.user_id
-    RETURNING d.*
+        AND (date, user_id) <= (%(upto_date)s::date, %(upto_user)s::bigint)
+    RETURNING *
 ),
 
 arrived AS (
@@ -61,12 +50,10 @@ arrived AS (
             status_cancelled = excluded.status_cancelled,
             productivity_score = excluded.productivity_score,
             archived_at = now()
-    RETURNING date, user_id, (xmax = 0) AS inserted
+    RETURNING (xmax = 0) AS inserted
 )
 
 SELECT
     count(*) AS moved,
-    count(*) FILTER (WHERE inserted) AS inserted,
-    max(date) AS last_date,
-    (array_agg(user_id ORDER BY date DESC, user_id DESC))[1] AS last_user
+    count(*) FILTER (WHERE inserted) AS inserted
 FROM arrived
