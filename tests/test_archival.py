@@ -147,3 +147,18 @@ def test_cutoff_defaults_and_validation():
         resolve_cutoff("2026-10-01", date(2026, 11, 1), settings, today)
     with pytest.raises(ParamError, match="not a real calendar day"):
         resolve_cutoff("2025-02-30", date(2026, 11, 1), settings, today)
+
+
+def test_a_day_archived_before_is_replaced_by_its_newer_rows(history):
+    db, old, _ = history
+    db.execute(
+        f"INSERT INTO daily_analytics_archive ({COLUMNS}) "  # noqa: S608
+        "VALUES ('2023-07-02', 3, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)"
+    )
+    report = run_archive()
+    assert (report.moved, report.inserted, report.replaced, report.left_behind) == (old, old - 1, 1, 0)
+    assert report.arrived == old
+    row = db.execute(
+        "SELECT tasks_created FROM daily_analytics_archive WHERE date = '2023-07-02' AND user_id = 3"
+    ).fetchone()
+    assert row == (3,)  # the newer row won

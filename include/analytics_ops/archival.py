@@ -115,7 +115,10 @@ def archive(conn: Any, cutoff: date, settings: ArchivalSettings, *, dry_run: boo
     report.qualified, report.archive_before, report.oldest, report.newest = _counts(conn, cutoff)
     if dry_run:
         return report
+    from psycopg.errors import UniqueViolation
+
     bound, move = sql_file("archival/batch_bound"), sql_file("archival/move_batch")
+    move_replacing = sql_file("archival/move_batch_replacing")
     # Beyond every real key below the cutoff: the last batch of a pass takes whatever remains.
     end_of_range = (cutoff - timedelta(days=1), 2**63 - 1)
     batch_rows = settings.batch_rows
@@ -127,7 +130,12 @@ def archive(conn: Any, cutoff: date, settings: ArchivalSettings, *, dry_run: boo
             batch_started = time.perf_counter()
             keys = {"cutoff": cutoff, "after_date": after[0], "after_user": after[1]}
             upto = conn.execute(bound, {**keys, "batch_rows": batch_rows}).fetchone() or end_of_range
-            moved, inserted = conn.execute(move, {**keys, "upto_date": upto[0], "upto_user": upto[1]}).fetchone()
+            batch = {**keys, "upto_date": upto[0], "upto_user": upto[1]}
+            try:
+                moved, inserted = conn.execute(move, batch).fetchone()
+            except UniqueViolation:  # some rows were archived before: move the batch replacing them
+                conn.rollback()
+                moved, inserted = conn.execute(move_replacing, batch).fetchone()
             conn.commit()
             elapsed = time.perf_counter() - batch_started
             if moved == 0 and upto == end_of_range:
@@ -146,7 +154,8 @@ def archive(conn: Any, cutoff: date, settings: ArchivalSettings, *, dry_run: boo
             break
     report.replaced = report.moved - report.inserted
     # Counted again from the tables, independently of what the batches said they did.
-    report.left_behind, archive_after, _, _ = _counts(conn, cutoff)
+    report.left_behind, archive_after = conn.execute(sql_file("archival/counts_after"), {"cutoff": cutoff}).fetchone()
+    conn.commit()
     new_in_archive = archive_after - report.archive_before
     report.arrived = new_in_archive + report.replaced
     report.seconds = round(time.perf_counter() - started, 3)

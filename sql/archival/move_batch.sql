@@ -1,7 +1,8 @@
 -- Move the daily_analytics rows older than %(cutoff)s with keys in ((%(after_date)s, %(after_user)s),
 -- (%(upto_date)s, %(upto_user)s)] into daily_analytics_archive, in one statement (so one
 -- transaction): a primary-key range scan deletes them and the same statement inserts them. A row
--- already in the archive (a day aggregated again after it was archived) is replaced by the newer one.
+-- already in the archive fails the batch with a unique violation: move_batch_replacing.sql then
+-- moves that batch instead.
 WITH moved AS (
     DELETE FROM daily_analytics
     WHERE
@@ -34,22 +35,6 @@ arrived AS (
         status_cancelled,
         productivity_score
     FROM moved
-    ON CONFLICT (date, user_id) DO UPDATE
-        SET
-            tasks_created = excluded.tasks_created,
-            tasks_completed = excluded.tasks_completed,
-            completion_rate = excluded.completion_rate,
-            tasks_overdue = excluded.tasks_overdue,
-            priority_low = excluded.priority_low,
-            priority_medium = excluded.priority_medium,
-            priority_high = excluded.priority_high,
-            priority_urgent = excluded.priority_urgent,
-            status_todo = excluded.status_todo,
-            status_in_progress = excluded.status_in_progress,
-            status_done = excluded.status_done,
-            status_cancelled = excluded.status_cancelled,
-            productivity_score = excluded.productivity_score,
-            archived_at = now()
     RETURNING (xmax = 0) AS inserted
 )
 
