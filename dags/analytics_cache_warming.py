@@ -133,9 +133,8 @@ def analytics_cache_warming():
     def report(results: list[dict], swept: dict) -> dict:
         from analytics_ops import cache_warming
         from analytics_ops.db import connect
-        from analytics_ops.run_log import record_run
+        from analytics_ops.run_log import record_task_run
 
-        context = get_current_context()
         results = [results[i] for i in range(len(results))]  # one read per mapped result
         summary = {
             "users_warmed": sum(r["users"] for r in results),
@@ -147,18 +146,8 @@ def analytics_cache_warming():
             "hit_rate_pct": swept["hit_rate_pct"],
         }
         print("cache warming: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
-        now = datetime.now(UTC)
         with connect(application_name=f"analytics-ops:{DAG_ID}.report") as conn:
-            record_run(
-                conn,
-                dag_id=DAG_ID,
-                run_id=context["run_id"],
-                task_id="report",
-                subject="redis",
-                started_at=context["dag_run"].start_date or now,
-                finished_at=now,
-                details=summary,
-            )
+            record_task_run(conn, subject="redis", details=summary)
         return summary
 
     work = select_users()

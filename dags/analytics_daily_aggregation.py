@@ -132,23 +132,14 @@ def analytics_daily_aggregation():
         """Rewrite one chunk of days in one transaction."""
         from analytics_ops.aggregation import DayRange, aggregate_days
         from analytics_ops.db import connect
-        from analytics_ops.run_log import record_run
+        from analytics_ops.run_log import record_task_run
 
-        context = get_current_context()
         day_range = DayRange.from_params(chunk)
         started = datetime.now(UTC)
         with connect(application_name=f"analytics-ops:{DAG_ID}.aggregate_chunk") as conn:
             result = aggregate_days(conn, day_range, load_config().aggregation)
-            record_run(
-                conn,
-                dag_id=DAG_ID,
-                run_id=context["run_id"],
-                task_id="aggregate_chunk",
-                subject=str(day_range),
-                started_at=started,
-                finished_at=datetime.now(UTC),
-                details={"rows_deleted": result.rows_deleted, "rows_written": result.rows_written},
-            )
+            details = {"rows_deleted": result.rows_deleted, "rows_written": result.rows_written}
+            record_task_run(conn, subject=str(day_range), details=details, started_at=started)
         print(f"{day_range}: replaced {result.rows_deleted} rows with {result.rows_written}")
         return {"days": str(day_range), "rows_written": result.rows_written}
 

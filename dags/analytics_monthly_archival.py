@@ -57,21 +57,10 @@ def _connection(task_id: str, **kwargs):
 
 
 def _record(task_id: str, subject: str, details: dict) -> None:
-    from analytics_ops.run_log import record_run
+    from analytics_ops.run_log import record_task_run
 
-    context = get_current_context()
-    now = datetime.now(UTC)
     with _connection(task_id) as conn:
-        record_run(
-            conn,
-            dag_id=DAG_ID,
-            run_id=context["run_id"],
-            task_id=task_id,
-            subject=subject,
-            started_at=context["ti"].start_date or now,
-            finished_at=now,
-            details=details,
-        )
+        record_task_run(conn, subject=subject, details=details)
 
 
 @dag(

@@ -49,7 +49,7 @@ def analytics_retention_cleanup():
     def apply_policy(index: int) -> dict:
         from analytics_ops.db import connect
         from analytics_ops.retention import apply_policy as apply
-        from analytics_ops.run_log import record_run
+        from analytics_ops.run_log import record_task_run
 
         settings = load_config().retention
         policy = settings.policies[index]
@@ -58,16 +58,7 @@ def analytics_retention_cleanup():
         started = datetime.now(UTC)
         with connect(application_name=f"analytics-ops:{DAG_ID}.apply_policy") as conn:
             result = apply(conn, policy, now, settings.batch_rows)
-            record_run(
-                conn,
-                dag_id=DAG_ID,
-                run_id=context["run_id"],
-                task_id="apply_policy",
-                subject=policy.table,
-                started_at=started,
-                finished_at=datetime.now(UTC),
-                details=result,
-            )
+            record_task_run(conn, subject=policy.table, details=result, started_at=started)
         print(result)
         return result
 

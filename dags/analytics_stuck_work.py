@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, task
 
 from analytics_ops.config import load_config
 from analytics_ops.dag_defaults import suite_dag_args
@@ -39,22 +39,12 @@ DAG_ID = "analytics_stuck_work"
 
 def _run(task_id: str, work) -> list[dict]:
     from analytics_ops.db import connect
-    from analytics_ops.run_log import record_run
+    from analytics_ops.run_log import record_task_run
 
-    context = get_current_context()
     started = datetime.now(UTC)
     with connect(application_name=f"analytics-ops:{DAG_ID}.{task_id}") as conn:
         acted_on = work(conn)
-        record_run(
-            conn,
-            dag_id=DAG_ID,
-            run_id=context["run_id"],
-            task_id=task_id,
-            subject=None,
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            details={"acted_on": acted_on},
-        )
+        record_task_run(conn, subject=None, details={"acted_on": acted_on}, started_at=started)
     print(f"{task_id}: {len(acted_on)} acted on: {acted_on}")
     return acted_on
 

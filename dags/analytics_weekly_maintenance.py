@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, task
 
 from analytics_ops.config import load_config
 from analytics_ops.dag_defaults import suite_dag_args
@@ -119,9 +119,8 @@ def analytics_weekly_maintenance():
     @task(trigger_rule="all_done")
     def report(vacuumed: list[dict], reindexed: list[dict], swept: list[str]) -> dict:
         from analytics_ops import maintenance
-        from analytics_ops.run_log import record_run
+        from analytics_ops.run_log import record_task_run
 
-        context = get_current_context()
         with _maintenance_connection("report", autocommit=False) as conn:
             deadlocks = maintenance.deadlocks(conn)
             previous = maintenance.previous_deadlocks(conn, DAG_ID)
@@ -132,17 +131,7 @@ def analytics_weekly_maintenance():
                 "deadlocks": deadlocks,
                 "deadlocks_since_last_week": None if previous is None else deadlocks - previous,
             }
-            now = datetime.now(UTC)
-            record_run(
-                conn,
-                dag_id=DAG_ID,
-                run_id=context["run_id"],
-                task_id="report",
-                subject="weekly maintenance",
-                started_at=context["dag_run"].start_date or now,
-                finished_at=now,
-                details=summary,
-            )
+            record_task_run(conn, subject="weekly maintenance", details=summary)
         for line in summary["tables"] + summary["indexes"]:
             print(line)
         print(f"deadlocks: {deadlocks} (since last week: {summary['deadlocks_since_last_week']})")

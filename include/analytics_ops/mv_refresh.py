@@ -98,7 +98,7 @@ def refresh_group_tasks(dag_id: str, group: str) -> None:
     """
     from datetime import UTC, datetime
 
-    from airflow.sdk import get_current_context, task
+    from airflow.sdk import task
 
     from analytics_ops.config import load_config
     from analytics_ops.sensors import ReplicaLagSensor
@@ -115,7 +115,7 @@ def refresh_group_tasks(dag_id: str, group: str) -> None:
     @task(pool=config.mv_refresh.pool)
     def refresh_view(view: str) -> dict:
         from analytics_ops.db import connect
-        from analytics_ops.run_log import record_run
+        from analytics_ops.run_log import record_task_run
 
         settings = load_config().mv_refresh
         started = datetime.now(UTC)
@@ -123,16 +123,8 @@ def refresh_group_tasks(dag_id: str, group: str) -> None:
             application_name=f"analytics-ops:{dag_id}.refresh_view", statement_timeout=settings.statement_timeout
         ) as conn:
             result = refresh_view_now(conn, view)
-            record_run(
-                conn,
-                dag_id=dag_id,
-                run_id=get_current_context()["run_id"],
-                task_id="refresh_view",
-                subject=result.view,
-                started_at=started,
-                finished_at=datetime.now(UTC),
-                details={"mode": result.mode, "seconds": round(result.seconds, 3), "rows": result.rows},
-            )
+            details = {"mode": result.mode, "seconds": round(result.seconds, 3), "rows": result.rows}
+            record_task_run(conn, subject=result.view, details=details, started_at=started)
         print(f"{result.view}: {result.mode} refresh in {result.seconds:.2f}s, {result.rows} rows")
         return {"view": result.view, "mode": result.mode, "seconds": result.seconds, "rows": result.rows}
 

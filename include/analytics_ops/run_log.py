@@ -40,3 +40,25 @@ def record_run(
             },
         )
     conn.commit()
+
+
+def record_task_run(
+    conn: Any, *, subject: str | None, details: dict[str, Any], started_at: datetime | None = None
+) -> None:
+    """Record what the running task did, named by its own DAG, run and task ids."""
+    from datetime import UTC
+
+    from airflow.sdk import get_current_context
+
+    ti = get_current_context()["ti"]
+    now = datetime.now(UTC)
+    record_run(
+        conn,
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        subject=subject,
+        started_at=started_at or getattr(ti, "start_date", None) or now,
+        finished_at=now,
+        details=details,
+    )
