@@ -112,8 +112,8 @@ def refresh_group_tasks(dag_id: str, group: str) -> None:
             raise ViewNotRefreshable(f"mv_refresh.groups has no group {group!r}; add it to the config")
         return groups[group].views
 
-    @task(pool=config.mv_refresh.pool)
-    def refresh_view(view: str) -> dict:
+    @task(task_id="refresh_view", pool=config.mv_refresh.pool)
+    def refresh_one_view(view: str) -> dict:
         from analytics_ops.db import connect
         from analytics_ops.run_log import record_task_run
 
@@ -122,7 +122,7 @@ def refresh_group_tasks(dag_id: str, group: str) -> None:
         with connect(
             application_name=f"analytics-ops:{dag_id}.refresh_view", statement_timeout=settings.statement_timeout
         ) as conn:
-            result = refresh_view_now(conn, view)
+            result = refresh_view(conn, view)
             details = {"mode": result.mode, "seconds": round(result.seconds, 3), "rows": result.rows}
             record_task_run(conn, subject=result.view, details=details, started_at=started)
         print(f"{result.view}: {result.mode} refresh in {result.seconds:.2f}s, {result.rows} rows")
@@ -130,7 +130,4 @@ def refresh_group_tasks(dag_id: str, group: str) -> None:
 
     views = list_views()
     ReplicaLagSensor(task_id="wait_for_replicas") >> views
-    refresh_view.expand(view=views)
-
-
-refresh_view_now = refresh_view
+    refresh_one_view.expand(view=views)
