@@ -120,7 +120,7 @@ def test_concurrent_inserts_during_archival_are_not_lost(history):
                 inserted["old"] += 1
                 inserted["new"] += 1
                 user += 1
-                time.sleep(0.005)
+                time.sleep(0.001)
 
     thread = threading.Thread(target=writer)
     thread.start()
@@ -129,7 +129,7 @@ def test_concurrent_inserts_during_archival_are_not_lost(history):
         report = archive(conn, CUTOFF, slowish)
     thread.join()
 
-    assert inserted["old"] > 10
+    assert inserted["old"] >= 3  # rows really were written while the archival ran
     assert report.left_behind == 0
     assert report.moved == old + inserted["old"] and report.arrived == report.moved
     assert db.execute("SELECT count(*) FROM daily_analytics_archive").fetchone()[0] == old + inserted["old"]

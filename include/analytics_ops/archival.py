@@ -1,17 +1,18 @@
 """Monthly archival of old daily_analytics rows (runbook 001 *Monthly Maintenance › Archive Old Data*).
 
 The runbook's `INSERT ... SELECT; DELETE ...` holds two long statements' locks and, if interrupted
-between them, duplicates rows. Here rows move in keyset batches ordered by the primary key
-(date, user_id): the batch's last key is found first (an index-only walk of `batch_rows` keys), then
-one statement (`WITH moved AS (DELETE ... RETURNING *) INSERT ...`) moves the key range, a primary-key
-range scan with no join and no separate row locking; the batch is its own short transaction and
-either wholly moves or wholly stays. A run killed
-mid-way loses and duplicates nothing; running it again finishes the job.
+between them, duplicates rows. Here rows move in batches of whole days walked in primary-key order
+(the key is (date, user_id)): one statement per batch (`WITH moved AS (DELETE ... RETURNING *)
+INSERT ...`) moves a range of days, a range scan of the key's leading column with no join and no
+separate row locking; the batch is its own short transaction and either wholly moves or wholly
+stays. A run killed mid-way loses and duplicates nothing; running it again finishes the job. The
+smallest batch is one day (for daily_analytics: one row per active user).
 
-The batch size adapts so a batch takes about `archival.target_batch_seconds`: the primary is never
-held for long, and the longest batch is reported. After the forward pass, passes repeat from the
-start until one moves nothing, so rows inserted behind the cursor while the archival ran (an old
-day re-aggregated) are moved too.
+The days per batch start at `archival.batch_rows` worth of rows (from the average rows per day) and
+adapt so a batch takes about `archival.target_batch_seconds`: the primary is never held for long, and
+the longest batch is reported. After a pass, another starts from the oldest day still older than the
+cutoff, until none is left, so rows inserted behind the cursor while the archival ran (an old day
+re-aggregated) are moved too.
 
 Counts are verified at the end and reported: rows that qualified before, rows moved, rows that
 arrived in the archive (inserted or, if the day was already archived once, replaced), rows left
@@ -117,20 +118,17 @@ def archive(conn: Any, cutoff: date, settings: ArchivalSettings, *, dry_run: boo
         return report
     from psycopg.errors import UniqueViolation
 
-    bound, move = sql_file("archival/batch_bound"), sql_file("archival/move_batch")
-    move_replacing = sql_file("archival/move_batch_replacing")
-    # Beyond every real key below the cutoff: the last batch of a pass takes whatever remains.
-    end_of_range = (cutoff - timedelta(days=1), 2**63 - 1)
-    batch_rows = settings.batch_rows
-    while True:
+    move, move_replacing = sql_file("archival/move_batch"), sql_file("archival/move_batch_replacing")
+    rows_per_day = max(1, report.qualified // max(1, (report.newest - report.oldest).days + 1)) if report.oldest else 1
+    days = max(1, settings.batch_rows // rows_per_day)
+    oldest = report.oldest
+    while oldest is not None:
         report.passes += 1
-        moved_this_pass = 0
-        after: tuple[Any, int] = (date.min, -1)
-        while True:
+        day = oldest
+        while day < cutoff:
+            upto = min(cutoff, day + timedelta(days=days))
+            batch = {"cutoff": cutoff, "from_date": day, "upto_date": upto}
             batch_started = time.perf_counter()
-            keys = {"cutoff": cutoff, "after_date": after[0], "after_user": after[1]}
-            upto = conn.execute(bound, {**keys, "batch_rows": batch_rows}).fetchone() or end_of_range
-            batch = {**keys, "upto_date": upto[0], "upto_user": upto[1]}
             try:
                 moved, inserted = conn.execute(move, batch).fetchone()
             except UniqueViolation:  # some rows were archived before: move the batch replacing them
@@ -138,20 +136,18 @@ def archive(conn: Any, cutoff: date, settings: ArchivalSettings, *, dry_run: boo
                 moved, inserted = conn.execute(move_replacing, batch).fetchone()
             conn.commit()
             elapsed = time.perf_counter() - batch_started
-            if moved == 0 and upto == end_of_range:
-                break
-            report.batches += 1
-            report.batch_sizes.append(batch_rows)
-            report.longest_batch_seconds = max(report.longest_batch_seconds, elapsed)
-            report.moved += moved
-            report.inserted += inserted
-            moved_this_pass += moved
-            if upto == end_of_range:
-                break
-            after = (upto[0], upto[1])
-            batch_rows = _next_batch_size(batch_rows, elapsed, settings)
-        if moved_this_pass == 0:
-            break
+            if moved:
+                report.batches += 1
+                report.batch_sizes.append(moved)
+                report.longest_batch_seconds = max(report.longest_batch_seconds, elapsed)
+                report.moved += moved
+                report.inserted += inserted
+            day = upto
+            days = _next_batch_days(days, elapsed, rows_per_day, settings)
+        # Rows written behind the cursor while this pass ran (an old day aggregated again) move on
+        # the next pass; the run ends when nothing older than the cutoff is left.
+        oldest = conn.execute(sql_file("archival/oldest_left"), {"cutoff": cutoff}).fetchone()[0]
+        conn.commit()
     report.replaced = report.moved - report.inserted
     # Counted again from the tables, independently of what the batches said they did.
     report.left_behind, archive_after = conn.execute(sql_file("archival/counts_after"), {"cutoff": cutoff}).fetchone()
@@ -166,13 +162,14 @@ def archive(conn: Any, cutoff: date, settings: ArchivalSettings, *, dry_run: boo
     return report
 
 
-def _next_batch_size(current: int, elapsed: float, settings: ArchivalSettings) -> int:
+def _next_batch_days(days: int, elapsed: float, rows_per_day: int, settings: ArchivalSettings) -> int:
+    """Halve or double the days per batch to keep a batch near `target_batch_seconds`."""
     target = settings.target_batch_seconds
     if elapsed > target * 1.5:
-        return max(100, current // 2)
+        return max(1, days // 2)
     if elapsed < target / 2:
-        return min(settings.max_batch_rows, current * 2)
-    return current
+        return max(1, min(days * 2, settings.max_batch_rows // rows_per_day))
+    return days
 
 
 def capture_and_reset_statements(conn: Any, top: int) -> int:

@@ -1,14 +1,14 @@
--- Move the daily_analytics rows older than %(cutoff)s with keys in ((%(after_date)s, %(after_user)s),
--- (%(upto_date)s, %(upto_user)s)] into daily_analytics_archive, in one statement (so one
--- transaction): a primary-key range scan deletes them and the same statement inserts them. A row
+-- Move the daily_analytics rows dated from %(from_date)s up to (not including) %(upto_date)s, all
+-- older than %(cutoff)s, into daily_analytics_archive, in one statement (so one transaction): a
+-- range scan of the primary key's leading column deletes them and the same statement inserts them. A row
 -- already in the archive fails the batch with a unique violation: move_batch_replacing.sql then
 -- moves that batch instead.
 WITH moved AS (
     DELETE FROM daily_analytics
     WHERE
         date < %(cutoff)s::date
-        AND (date, user_id) > (%(after_date)s::date, %(after_user)s::bigint)
-        AND (date, user_id) <= (%(upto_date)s::date, %(upto_user)s::bigint)
+        AND date >= %(from_date)s::date
+        AND date < %(upto_date)s::date
     RETURNING *
 ),
 

@@ -1,5 +1,5 @@
--- Move the daily_analytics rows older than %(cutoff)s with keys in ((%(after_date)s, %(after_user)s),
--- (%(upto_date)s, %(upto_user)s)] into daily_analytics_archive, in one statement (so one
+-- Move the daily_analytics rows dated from %(from_date)s up to (not including) %(upto_date)s, all
+-- older than %(cutoff)s, into daily_analytics_archive, in one statement (so one
 -- transaction), like move_batch.sql, for a batch in which some rows are already in the archive (a
 -- day aggregated again after it was archived): those are replaced by the newer rows. Slower (each
 -- row is probed before it is inserted), so used only when move_batch.sql hit a unique violation.
@@ -7,8 +7,8 @@ WITH moved AS (
     DELETE FROM daily_analytics
     WHERE
         date < %(cutoff)s::date
-        AND (date, user_id) > (%(after_date)s::date, %(after_user)s::bigint)
-        AND (date, user_id) <= (%(upto_date)s::date, %(upto_user)s::bigint)
+        AND date >= %(from_date)s::date
+        AND date < %(upto_date)s::date
     RETURNING *
 ),
 
