@@ -1,7 +1,8 @@
 """Archival of ~1,000,000 of 5,000,000 daily_analytics rows.
 
 The DAG's code path (keyset batches, each its own short transaction, size adapting to
-`archival.target_batch_seconds`) versus the one-statement move of everything at once in psql
+`archival.target_batch_seconds`, `archival.parallel_workers` connections on disjoint day ranges)
+versus the one-statement move of everything at once in psql
 (`WITH moved AS (DELETE ... RETURNING *) INSERT ...` over all qualifying rows), measured in the same
 run on the same data (target: throughput >= 0.8x the single statement's, longest batch <= 1 s).
 """
@@ -65,11 +66,12 @@ def run() -> list[dict]:
     settings = load_config().archival
     last: dict = {}
 
+    def open_connection():
+        return connect(application_name="analytics-ops:bench", statement_timeout=settings.batch_statement_timeout)
+
     def ours() -> None:
-        with connect(
-            application_name="analytics-ops:bench", statement_timeout=settings.batch_statement_timeout
-        ) as conn:
-            last["report"] = archive(conn, CUTOFF, settings)
+        with open_connection() as conn:
+            last["report"] = archive(conn, CUTOFF, settings, open_connection=open_connection)
 
     def baseline() -> None:
         psql(DBNAME, ONE_STATEMENT)

@@ -104,8 +104,14 @@ def analytics_monthly_archival():
 
         settings = load_config().archival
         dry_run = bool(get_current_context()["params"].get("dry_run"))
-        with _connection("archive_rows", statement_timeout=settings.batch_statement_timeout) as conn:
-            report = archive(conn, date.fromisoformat(cutoff), settings, dry_run=dry_run)
+
+        def open_connection():
+            return _connection("archive_rows", statement_timeout=settings.batch_statement_timeout)
+
+        with open_connection() as conn:
+            report = archive(
+                conn, date.fromisoformat(cutoff), settings, dry_run=dry_run, open_connection=open_connection
+            )
         print(report.summary())
         _record("archive_rows", "daily_analytics", report.as_dict())
         return report.as_dict()

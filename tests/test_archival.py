@@ -42,9 +42,32 @@ def history(empty_tasks):
     return db, old, checksum(db, "daily_analytics", f"date < '{CUTOFF}'")
 
 
-def run_archive(**kwargs):
+def run_archive(settings: ArchivalSettings = SETTINGS, app: str = "analytics-ops:archival-test", **kwargs):
+    """The DAG's way: a connection, and a factory for the parallel workers' own connections."""
+
+    def open_connection():
+        return connect(application_name=app)
+
+    with open_connection() as conn:
+        return archive(conn, CUTOFF, settings, open_connection=open_connection, **kwargs)
+
+
+def test_parallel_workers_split_the_days_and_every_old_row_moves_once(history):
+    db, old, old_checksum = history
+    seen: set[str] = set()
+
+    def open_connection():
+        conn = connect(application_name="analytics-ops:archival-test")
+        seen.add(threading.current_thread().name)
+        return conn
+
     with connect(application_name="analytics-ops:archival-test") as conn:
-        return archive(conn, CUTOFF, SETTINGS, **kwargs)
+        report = archive(
+            conn, CUTOFF, SETTINGS.model_copy(update={"parallel_workers": 3}), open_connection=open_connection
+        )
+    assert len(seen) == 2  # two more connections, each in its own thread, beside the caller's
+    assert (report.qualified, report.moved, report.inserted, report.left_behind) == (old, old, old, 0)
+    assert checksum(db, "daily_analytics_archive") == old_checksum
 
 
 def test_every_old_row_moves_exactly_once(history):
@@ -72,15 +95,15 @@ def test_dry_run_counts_and_moves_nothing(history):
     assert db.execute("SELECT count(*) FROM daily_analytics_archive").fetchone()[0] == 0
 
 
-def test_killed_mid_way_then_rerun_ends_with_exact_counts(history):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_killed_mid_way_then_rerun_ends_with_exact_counts(history, workers):
     db, old, old_checksum = history
-    slow = ArchivalSettings(batch_rows=100, max_batch_rows=100, target_batch_seconds=10)
+    slow = ArchivalSettings(batch_rows=40, max_batch_rows=40, target_batch_seconds=10, parallel_workers=workers)
     failure: list[BaseException] = []
 
     def archive_slowly() -> None:
         try:
-            with connect(application_name="analytics-ops:archival-victim") as conn:
-                archive(conn, CUTOFF, slow)
+            run_archive(slow, app="analytics-ops:archival-victim")
         except BaseException as exc:  # the termination, asserted below
             failure.append(exc)
 
@@ -94,7 +117,7 @@ def test_killed_mid_way_then_rerun_ends_with_exact_counts(history):
             "WHERE application_name = 'analytics-ops:archival-victim'"
         ).fetchone()[0]
     worker.join()
-    assert killed == 1 and failure and isinstance(failure[0], psycopg.OperationalError)
+    assert killed == workers and failure and isinstance(failure[0], psycopg.OperationalError)
     part = db.execute("SELECT count(*) FROM daily_analytics_archive").fetchone()[0]
     assert 0 < part < old
     # Mid-way, every row is in exactly one place.
@@ -106,7 +129,8 @@ def test_killed_mid_way_then_rerun_ends_with_exact_counts(history):
     assert checksum(db, "daily_analytics_archive") == old_checksum
 
 
-def test_concurrent_inserts_during_archival_are_not_lost(history):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_concurrent_inserts_during_archival_are_not_lost(history, workers):
     db, old, _ = history
     inserted = {"old": 0, "new": 0}
 
@@ -124,9 +148,8 @@ def test_concurrent_inserts_during_archival_are_not_lost(history):
 
     thread = threading.Thread(target=writer)
     thread.start()
-    slowish = ArchivalSettings(batch_rows=10, max_batch_rows=10, target_batch_seconds=10)
-    with connect(application_name="analytics-ops:archival-test") as conn:
-        report = archive(conn, CUTOFF, slowish)
+    slowish = ArchivalSettings(batch_rows=10, max_batch_rows=10, target_batch_seconds=10, parallel_workers=workers)
+    report = run_archive(slowish)
     thread.join()
 
     assert inserted["old"] >= 3  # rows really were written while the archival ran

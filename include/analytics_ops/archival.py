@@ -10,7 +10,9 @@ smallest batch is one day (for daily_analytics: one row per active user).
 
 The days per batch start at `archival.batch_rows` worth of rows (from the average rows per day) and
 adapt so a batch takes about `archival.target_batch_seconds`: the primary is never held for long, and
-the longest batch is reported. After a pass, another starts from the oldest day still older than the
+the longest batch is reported. The first pass splits the days into `archival.parallel_workers`
+contiguous ranges walked at once, each on its own connection (the one-statement move keeps one core
+busy; the batches still commit one by one). After a pass, another starts from the oldest day still older than the
 cutoff, until none is left, so rows inserted behind the cursor while the archival ran (an old day
 re-aggregated) are moved too.
 
@@ -22,6 +24,8 @@ behind (must be 0).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -104,10 +108,21 @@ def _counts(conn: Any, cutoff: date) -> tuple[int, int, date | None, date | None
     return row
 
 
-def archive(conn: Any, cutoff: date, settings: ArchivalSettings, *, dry_run: bool = False) -> ArchivalReport:
+def archive(
+    conn: Any,
+    cutoff: date,
+    settings: ArchivalSettings,
+    *,
+    dry_run: bool = False,
+    open_connection: Callable[[], AbstractContextManager[Any]] | None = None,
+) -> ArchivalReport:
     """Move every daily_analytics row dated before `cutoff` to the archive, batch by batch.
 
-    `conn` is outside autocommit; each batch is committed on its own.
+    `conn` is outside autocommit; each batch is committed on its own. With `open_connection` (a
+    factory of more such connections) and `archival.parallel_workers` > 1, the first pass splits the
+    days into that many contiguous ranges, each walked by its own connection: the batches stay as
+    short as before (each worker sizes its own), the work spreads over the server's cores where the
+    one-statement move uses one.
     """
     from analytics_ops.db import sql_file
 
@@ -116,34 +131,23 @@ def archive(conn: Any, cutoff: date, settings: ArchivalSettings, *, dry_run: boo
     report.qualified, report.archive_before, report.oldest, report.newest = _counts(conn, cutoff)
     if dry_run:
         return report
-    from psycopg.errors import UniqueViolation
-
-    move, move_replacing = sql_file("archival/move_batch"), sql_file("archival/move_batch_replacing")
     rows_per_day = max(1, report.qualified // max(1, (report.newest - report.oldest).days + 1)) if report.oldest else 1
-    days = max(1, settings.batch_rows // rows_per_day)
+    workers = settings.parallel_workers if open_connection is not None else 1
     oldest = report.oldest
     while oldest is not None:
         report.passes += 1
-        day = oldest
-        while day < cutoff:
-            upto = min(cutoff, day + timedelta(days=days))
-            batch = {"cutoff": cutoff, "from_date": day, "upto_date": upto}
-            batch_started = time.perf_counter()
-            try:
-                moved, inserted = conn.execute(move, batch).fetchone()
-            except UniqueViolation:  # some rows were archived before: move the batch replacing them
-                conn.rollback()
-                moved, inserted = conn.execute(move_replacing, batch).fetchone()
-            conn.commit()
-            elapsed = time.perf_counter() - batch_started
-            if moved:
-                report.batches += 1
+        ranges = _split_days(oldest, cutoff, workers if report.passes == 1 else 1)
+        if len(ranges) == 1:
+            walks = [_walk(conn, cutoff, *ranges[0], rows_per_day, settings)]
+        else:
+            walks = _walk_in_parallel(conn, open_connection, cutoff, ranges, rows_per_day, settings)
+        for walk in walks:
+            report.batches += len(walk)
+            for moved, inserted, elapsed in walk:
                 report.batch_sizes.append(moved)
                 report.longest_batch_seconds = max(report.longest_batch_seconds, elapsed)
                 report.moved += moved
                 report.inserted += inserted
-            day = upto
-            days = _next_batch_days(days, elapsed, rows_per_day, settings)
         # Rows written behind the cursor while this pass ran (an old day aggregated again) move on
         # the next pass; the run ends when nothing older than the cutoff is left.
         oldest = conn.execute(sql_file("archival/oldest_left"), {"cutoff": cutoff}).fetchone()[0]
@@ -160,6 +164,67 @@ def archive(conn: Any, cutoff: date, settings: ArchivalSettings, *, dry_run: boo
             f"archival counts do not add up ({new_in_archive} new rows counted in the archive): {report.summary()}"
         )
     return report
+
+
+def _split_days(first: date, cutoff: date, parts: int) -> list[tuple[date, date]]:
+    """[first, cutoff) as up to `parts` contiguous day ranges of near-equal length."""
+    total = (cutoff - first).days
+    parts = max(1, min(parts, total))
+    bounds = [first + timedelta(days=total * i // parts) for i in range(parts + 1)]
+    return list(zip(bounds, bounds[1:], strict=False))
+
+
+def _walk_in_parallel(
+    conn: Any,
+    open_connection: Callable[[], AbstractContextManager[Any]],
+    cutoff: date,
+    ranges: list[tuple[date, date]],
+    rows_per_day: int,
+    settings: ArchivalSettings,
+) -> list[list[tuple[int, int, float]]]:
+    """Walk each day range on its own connection (the first on `conn`), all at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def walk_own(day_range: tuple[date, date]) -> list[tuple[int, int, float]]:
+        with open_connection() as own:
+            return _walk(own, cutoff, *day_range, rows_per_day, settings)
+
+    with ThreadPoolExecutor(max_workers=len(ranges) - 1) as pool:
+        others = [pool.submit(walk_own, day_range) for day_range in ranges[1:]]
+        first = _walk(conn, cutoff, *ranges[0], rows_per_day, settings)
+        # .result() re-raises a worker's error; batches it committed before failing stay moved and
+        # the next run finishes the job, like a run killed mid-way.
+        return [first, *(future.result() for future in others)]
+
+
+def _walk(
+    conn: Any, cutoff: date, first: date, end: date, rows_per_day: int, settings: ArchivalSettings
+) -> list[tuple[int, int, float]]:
+    """Move the days [first, end) batch by batch; (moved, inserted, seconds) of each non-empty batch."""
+    from psycopg.errors import UniqueViolation
+
+    from analytics_ops.db import sql_file
+
+    move, move_replacing = sql_file("archival/move_batch"), sql_file("archival/move_batch_replacing")
+    days = max(1, settings.batch_rows // rows_per_day)
+    done: list[tuple[int, int, float]] = []
+    day = first
+    while day < end:
+        upto = min(end, day + timedelta(days=days))
+        batch = {"cutoff": cutoff, "from_date": day, "upto_date": upto}
+        batch_started = time.perf_counter()
+        try:
+            moved, inserted = conn.execute(move, batch).fetchone()
+        except UniqueViolation:  # some rows were archived before: move the batch replacing them
+            conn.rollback()
+            moved, inserted = conn.execute(move_replacing, batch).fetchone()
+        conn.commit()
+        elapsed = time.perf_counter() - batch_started
+        if moved:
+            done.append((moved, inserted, elapsed))
+        day = upto
+        days = _next_batch_days(days, elapsed, rows_per_day, settings)
+    return done
 
 
 def _next_batch_days(days: int, elapsed: float, rows_per_day: int, settings: ArchivalSettings) -> int:

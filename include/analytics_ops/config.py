@@ -196,6 +196,7 @@ class ArchivalSettings(_Strict):
     max_batch_rows: int = Field(200_000, ge=1)
     target_batch_seconds: float = Field(0.5, gt=0, le=60)
     batch_statement_timeout: Duration = timedelta(seconds=30)
+    parallel_workers: int = Field(2, ge=1, le=16)
     top_statements: int = Field(100, ge=1, le=10_000)
 
 
