@@ -11,13 +11,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import bench_aggregation, bench_archival, bench_cache, bench_mv
+from bench import bench_aggregation, bench_archival, bench_backup, bench_cache, bench_mv
 
 GROUPS = {
     "aggregation": bench_aggregation.run,
     "cache": bench_cache.run,
     "archival": bench_archival.run,
     "materialized_views": bench_mv.run,
+    "backup": bench_backup.run,
 }
 
 

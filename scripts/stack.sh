@@ -107,6 +107,8 @@ shared_buffers = 512MB
 work_mem = 64MB
 maintenance_work_mem = 256MB
 max_wal_size = 4GB
+# A replication slot nobody reads (the backup DAG stopped) may not hold more WAL than this.
+max_slot_wal_keep_size = 8GB
 max_connections = 200
 # A disposable development stack: durability traded for speed.
 fsync = off

@@ -76,6 +76,13 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
     ]
 )
 
+# Backups the tests take go to a folder of this session on the local stack's disk (readable by the
+# stack's OS user, who runs the recovery drills' servers), removed at the end; the tests' WAL slot
+# is their own too (see `backups_under_test`).
+BACKUP_ROOT = Path(_require("AOPS_STACK_DIR")) / "test-backups" / secrets.token_hex(4)
+os.environ["ANALYTICS_OPS_BACKUP_DESTINATION"] = BACKUP_ROOT.as_uri()
+TEST_WAL_SLOT = "aops_test_backup_wal"
+
 # A real HTTP endpoint standing in for Slack: every alert the code under test sends lands here.
 SLACK = Receiver().start()
 SLACK_TOKEN = "T0TEST/B0TEST/" + secrets.token_hex(12)
@@ -108,6 +115,20 @@ def test_database() -> Iterator[str]:
     with connect() as conn:
         apply_migrations(conn)
     yield TEST_DB
+    import shutil
+
+    shutil.rmtree(BACKUP_ROOT, ignore_errors=True)
+    with admin_connect() as conn:
+        # A slot nobody reads keeps WAL forever: the tests' own never outlives them.
+        conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s AND NOT active",
+            (TEST_WAL_SLOT,),
+        )
+        for (name,) in conn.execute(
+            "SELECT datname FROM pg_database "
+            "WHERE datname LIKE 'aops\\_scratch\\_%' OR datname LIKE 'aops\\_restore\\_%'"
+        ).fetchall():
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture

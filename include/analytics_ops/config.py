@@ -226,6 +226,28 @@ class StuckWorkSettings(_Strict):
     allow_applications: list[str] = Field(default_factory=list)
 
 
+class BackupSettings(_Strict):
+    destination: str = "file:///var/backups/analytics-ops"
+    retention_days: int = Field(30, ge=1)
+    dump_jobs: int = Field(4, ge=1, le=64)
+    restore_jobs: int = Field(4, ge=1, le=64)
+    compression_level: int = Field(1, ge=0, le=9)
+    lock_wait_timeout: Duration = timedelta(seconds=30)
+    statement_timeout: Duration = timedelta(hours=4)
+    base_backup_every: Duration = timedelta(days=7)
+    wal_slot: str = Field("aops_backup_wal", pattern=r"^[a-z0-9_]{1,63}$")
+    max_retained_wal_mb: int = Field(8192, ge=16)
+    pg_bin_dir: str | None = None
+    os_user: str = "postgres"
+    scratch_database_prefix: str = Field("aops_scratch_", pattern=r"^[a-z_][a-z0-9_]{0,30}$")
+
+    @model_validator(mode="after")
+    def _destination_is_a_url(self) -> BackupSettings:
+        if "://" not in self.destination:
+            raise ValueError(f"backups.destination must be a URL such as file:///var/backups, got {self.destination!r}")
+        return self
+
+
 class SuiteConfig(_Strict):
     airflow: AirflowSettings = AirflowSettings()
     connections: Connections = Connections()
@@ -241,6 +263,7 @@ class SuiteConfig(_Strict):
     archival: ArchivalSettings = ArchivalSettings()
     retention: RetentionSettings = RetentionSettings()
     stuck_work: StuckWorkSettings = StuckWorkSettings()
+    backups: BackupSettings = BackupSettings()
 
     @model_validator(mode="after")
     def _retry_delays_ordered(self) -> SuiteConfig:

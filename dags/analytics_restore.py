@@ -1,0 +1,132 @@
+"""
+# Restore tables from a verified full backup (manual)
+
+Automates runbook 001 *Recovery Procedures › Scenario 2: Accidental Deletion › Restore Specific
+Data*, without its danger: the runbook pipes `pg_restore -t` straight into production.
+
+**Schedule:** none; trigger it from the UI with params.
+
+**Params**
+- `tables`: one or more `schema.table` (a bare name means `public`).
+- `backup_id`: a full backup's id (`full-YYYYMMDDTHHMMSSZ`, see `ops.backups`); empty: the newest
+  verified one. Unverified backups are refused.
+- `target_database`: where the tables go; empty: a new database `aops_restore_<backup id>` on the
+  same server. Re-running replaces the tables there.
+- `overwrite_production` + `confirm`: only to write over the production tables. `confirm` must be
+  exactly `overwrite <schema.table, ...> in <database> from <backup id>` (tables sorted, comma and
+  space). Then in one transaction the tables are truncated and reloaded with the backup's rows
+  (definitions, indexes and grants stay); any error rolls everything back.
+
+**What it does**
+1. `check_params`: every param is checked against the backup catalogue before anything runs; a bad
+   one fails here with a message saying what to type instead.
+2. `restore_tables`: `pg_restore --table` of the chosen tables from the backup's files into the
+   target, then each table's rows are counted next to the backup's count.
+
+Afterwards, for a separate database: compare, copy back what was lost, e.g.
+`INSERT INTO tasks SELECT * FROM dblink(...)` or `\\copy`; then `DROP DATABASE aops_restore_...`.
+
+## When it fails (on call)
+- **`check_params` failed**: the message says which param is wrong and what to type; nothing ran.
+- **`restore_tables` failed**: *rolled back, production is unchanged*: usually a foreign key from
+  another table blocks the TRUNCATE, or a lock timeout; restore into a separate database instead and
+  copy rows back by hand. For a separate database, the partially restored database can be dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from analytics_ops.dag_defaults import suite_dag_args
+
+DAG_ID = "analytics_restore"
+
+
+@dag(
+    schedule=None,
+    start_date=datetime(2020, 1, 1, tzinfo=UTC),
+    max_active_runs=1,
+    params={
+        "tables": Param(
+            ["public.tasks"],
+            type="array",
+            items={"type": "string"},
+            minItems=1,
+            title="Tables to restore",
+            description="schema.table, one per line",
+        ),
+        "backup_id": Param(
+            None, type=["null", "string"], title="Backup id", description="Empty: the newest verified full backup."
+        ),
+        "target_database": Param(
+            None,
+            type=["null", "string"],
+            title="Restore into database",
+            description="Empty: a new database aops_restore_<backup id> on the same server.",
+        ),
+        "overwrite_production": Param(
+            False, type="boolean", title="Overwrite production", description="Write over the live tables."
+        ),
+        "confirm": Param(
+            None,
+            type=["null", "string"],
+            title="Confirmation (only to overwrite production)",
+            description="Exactly: overwrite <schema.table, ...> in <database> from <backup id>",
+        ),
+    },
+    **suite_dag_args(DAG_ID, doc_md=__doc__),
+)
+def analytics_restore():
+    @task
+    def check_params() -> dict:
+        from analytics_ops.aggregation import ParamError
+        from analytics_ops.backup_catalog import list_backups
+        from analytics_ops.db import connect
+        from analytics_ops.errors import ParamsRefused
+        from analytics_ops.restore import plan_restore
+
+        with connect(application_name=f"analytics-ops:{DAG_ID}.check_params") as conn:
+            backups = list_backups(conn)
+            database = conn.info.dbname
+        try:
+            plan = plan_restore(dict(get_current_context()["params"]), backups, database, "aops_restore_")
+        except ParamError as exc:
+            raise ParamsRefused(f"bad parameter, nothing was restored: {exc}") from None
+        print(f"restore plan: {plan.as_dict()}")
+        return {**plan.as_dict(), "location": plan.location, "expected_rows": plan.expected_rows}
+
+    @task
+    def restore_tables(planned: dict) -> dict:
+        from analytics_ops.config import load_config
+        from analytics_ops.pg_tools import pg_target
+        from analytics_ops.restore import RestorePlan
+        from analytics_ops.restore import restore_tables as restore
+
+        config = load_config()
+        plan = RestorePlan(
+            backup_id=planned["backup_id"],
+            location=planned["location"],
+            tables=tuple(tuple(name.split(".", 1)) for name in planned["tables"]),
+            target_database=planned["target_database"],
+            overwrite_production=planned["overwrite_production"],
+            expected_rows=planned["expected_rows"],
+        )
+        result = restore(
+            plan,
+            pg_target(config.connections.primary),
+            config.backups,
+            lock_timeout=config.database.lock_timeout,
+            application_name=f"analytics-ops:{DAG_ID}.restore_tables",
+        )
+        for name, rows in result["rows"].items():
+            print(
+                f"{name}: {rows['restored']} rows restored into {plan.target_database} (backup had {rows['in_backup']})"
+            )
+        return result
+
+    restore_tables(check_params())
+
+
+analytics_restore()

@@ -1,0 +1,151 @@
+"""Whole runs of the backup and restore DAGs with dag.test(), and the restore's param checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from analytics_ops.aggregation import ParamError
+from analytics_ops.backup_catalog import BackupEntry
+from analytics_ops.restore import confirmation_phrase, plan_restore
+from tests.conftest import BACKUP_ROOT, PG_PASSWORD, TEST_DB, admin_connect
+from tests.dag_runs import test_run
+from tests.test_backups import backups_under_test, some_data  # noqa: F401 - fixtures
+from tests.test_maintenance_dags import parse, states
+
+pytestmark = pytest.mark.airflow_run
+
+
+def test_full_backup_dag_dumps_verifies_and_keeps_it(backups_under_test, some_data, capfd):  # noqa: F811
+    db = some_data
+    run = test_run(parse("analytics_backup_full"), logical_date=datetime(2026, 11, 20, 3, tzinfo=UTC))
+    assert run.state == "success", states(run)
+    row = db.execute(
+        "SELECT backup_id, verified_at IS NOT NULL, manifest -> 'row_counts' ->> 'public.tasks', run_id "
+        "FROM ops.backups WHERE kind = 'full'"
+    ).fetchone()
+    assert row == ("full-20261120T030000Z", True, "5000", run.run_id)
+    out = capfd.readouterr()
+    assert "verified full-20261120T030000Z" in out.out and "kept full-20261120T030000Z" in out.out
+    assert PG_PASSWORD not in out.out + out.err
+
+    # Re-running the same run replaces its backup and verifies it again: still one backup.
+    db.execute("DELETE FROM tasks WHERE id > 4000")
+    again = test_run(parse("analytics_backup_full"), logical_date=datetime(2026, 11, 20, 3, tzinfo=UTC))
+    assert again.state == "success", states(again)
+    rows = db.execute("SELECT manifest -> 'row_counts' ->> 'public.tasks' FROM ops.backups").fetchall()
+    assert rows == [("4000",)]
+
+
+def test_incremental_dag_takes_a_base_backup_then_only_wal(backups_under_test, capfd):  # noqa: F811
+    db = backups_under_test
+    first = test_run(parse("analytics_backup_incremental"), logical_date=datetime(2026, 11, 23, 0, tzinfo=UTC))
+    assert first.state == "success", states(first)
+    bases = db.execute(
+        "SELECT backup_id, verified_at IS NOT NULL, verification ->> 'drill' FROM ops.backups"
+    ).fetchall()
+    assert len(bases) == 1 and bases[0][1] and "temporary cluster" in bases[0][2]
+    assert (BACKUP_ROOT / "base" / bases[0][0] / "backup_manifest").is_file()
+
+    second = test_run(parse("analytics_backup_incremental"), logical_date=datetime(2026, 11, 23, 6, tzinfo=UTC))
+    assert second.state == "success", states(second)
+    assert db.execute("SELECT count(*) FROM ops.backups").fetchone()[0] == 1  # no second base backup
+    out = capfd.readouterr().out
+    assert "recent enough" in out and "drill': 'not needed" in out
+
+
+def catalogue(*entries: tuple[str, bool, dict]) -> list[BackupEntry]:
+    now = datetime.now(UTC)
+    return [
+        BackupEntry(bid, "full", f"file:///b/{bid}", now - timedelta(days=i), now, now if ok else None, 1, manifest)
+        for i, (bid, ok, manifest) in enumerate(entries)
+    ]
+
+
+COUNTS = {"row_counts": {"public.tasks": 10, "public.users": 2}}
+
+
+ONE = catalogue(("full-a", True, COUNTS))
+TWO = catalogue(("full-a", True, COUNTS), ("full-b", False, COUNTS))
+OVERWRITE = {"tables": ["tasks"], "overwrite_production": True}
+
+
+@pytest.mark.parametrize(
+    ("params", "backups", "message"),
+    [
+        ({"tables": []}, ONE, "at least one table"),
+        ({"tables": ["public.tasks; drop"]}, ONE, "is not a table name"),
+        ({"tables": ["tasks"]}, [], "no verified full backup"),
+        ({"tables": ["tasks"], "backup_id": "full-zzz"}, ONE, "no full backup 'full-zzz'"),
+        ({"tables": ["tasks"], "backup_id": "full-b"}, TWO, "never verified"),
+        ({"tables": ["public.nope"]}, ONE, "public.nope not in backup full-a"),
+        ({"tables": ["tasks"], "target_database": "Prod-DB"}, ONE, "is not a database name"),
+        ({"tables": ["tasks"], "target_database": "analytics"}, ONE, "is the production database"),
+        ({**OVERWRITE, "confirm": "yes"}, ONE, "type exactly: overwrite public.tasks in analytics from full-a"),
+        ({**OVERWRITE, "target_database": "other"}, ONE, "leave target_database empty"),
+    ],
+)
+def test_restore_params_are_refused_with_what_to_type(params, backups, message):
+    with pytest.raises(ParamError, match=message):
+        plan_restore(params, backups, "analytics", "aops_restore_")
+
+
+def test_restore_plan_defaults_to_the_newest_verified_backup_and_a_separate_database():
+    backups = catalogue(("full-new-unverified", False, COUNTS), ("full-b", True, COUNTS), ("full-a", True, COUNTS))
+    plan = plan_restore({"tables": ["users", "public.tasks"]}, backups, "analytics", "aops_restore_")
+    assert (plan.backup_id, plan.target_database, plan.tables) == (
+        "full-b",
+        "aops_restore_full_b",
+        (("public", "tasks"), ("public", "users")),
+    )
+    phrase = confirmation_phrase(["public.users", "public.tasks"], "analytics", "full-b")
+    assert phrase == "overwrite public.tasks, public.users in analytics from full-b"
+    plan = plan_restore(
+        {"tables": ["tasks", "users"], "overwrite_production": True, "confirm": phrase}, backups, "analytics", "p_"
+    )
+    assert plan.overwrite_production and plan.target_database == "analytics"
+
+
+def test_restore_dag_refuses_bad_params_before_anything_runs(backups_under_test, some_data):  # noqa: F811
+    run = test_run(parse("analytics_restore"), run_conf={"tables": ["public.tasks"]})  # no backup yet
+    found = states(run)
+    assert found["check_params"] == ["failed"] and found["restore_tables"] == ["upstream_failed"]
+    with admin_connect() as admin:
+        assert not admin.execute("SELECT 1 FROM pg_database WHERE datname LIKE 'aops_restore_%'").fetchone()
+
+
+def test_restore_dag_into_a_separate_database_then_over_production_with_confirmation(backups_under_test, some_data):  # noqa: F811
+    db = some_data
+    backup = test_run(parse("analytics_backup_full"), logical_date=datetime(2026, 11, 21, 3, tzinfo=UTC))
+    assert backup.state == "success", states(backup)
+    db.execute("DELETE FROM tasks WHERE id > 4500")  # the accident
+
+    run = test_run(parse("analytics_restore"), run_conf={"tables": ["public.tasks"]})
+    assert run.state == "success", states(run)
+    with admin_connect("aops_restore_full_20261121t030000z") as restored:
+        assert restored.execute("SELECT count(*) FROM public.tasks").fetchone()[0] == 5000
+    assert db.execute("SELECT count(*) FROM tasks").fetchone()[0] == 4500  # production untouched
+    again = test_run(parse("analytics_restore"), run_conf={"tables": ["public.tasks"]})  # re-run replaces
+    assert again.state == "success", states(again)
+
+    refused = test_run(
+        parse("analytics_restore"), run_conf={"tables": ["public.tasks"], "overwrite_production": True, "confirm": "y"}
+    )
+    assert states(refused)["check_params"] == ["failed"]
+    assert db.execute("SELECT count(*) FROM tasks").fetchone()[0] == 4500
+
+    phrase = confirmation_phrase(["public.tasks"], TEST_DB, "full-20261121T030000Z")
+    confirmed = test_run(
+        parse("analytics_restore"),
+        run_conf={"tables": ["public.tasks"], "overwrite_production": True, "confirm": phrase},
+    )
+    assert confirmed.state == "success", states(confirmed)
+    assert db.execute("SELECT count(*) FROM tasks").fetchone()[0] == 5000
+    # The live table kept its definition: its primary key and the foreign key to users are there.
+    assert (
+        db.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'tasks'::regclass AND contype IN ('p', 'f')"
+        ).fetchone()[0]
+        == 2
+    )
