@@ -63,28 +63,30 @@ def _app(task_id: str) -> str:
 def analytics_backup_full():
     @task
     def dump_database() -> dict:
-        from analytics_ops.backup_jobs import run_full_backup
+        from analytics_ops.backup_jobs import log_task, run_full_backup
         from analytics_ops.backups import backup_id_for
 
         context = get_current_context()
         backup_id = backup_id_for("full", context.get("logical_date") or context["dag_run"].run_after)
         result = run_full_backup(backup_id, dag_id=DAG_ID, run_id=context["run_id"], application_name=_app("dump"))
-        print(f"full backup {backup_id}: {result}")
-        return result
+        return log_task(backup_id, result, application_name=_app("dump"))
 
     @task
     def verify_backup(backup: dict) -> dict:
-        from analytics_ops.backup_jobs import run_full_verification
+        from analytics_ops.backup_jobs import log_task, run_full_verification
 
         result = run_full_verification(backup["backup_id"], application_name=_app("verify"))
-        print(f"verified {backup['backup_id']}: {result}")
-        return result
+        return log_task(backup["backup_id"], result, application_name=_app("verify"))
 
     @task
     def apply_retention() -> dict:
-        from analytics_ops.backup_jobs import run_retention
+        from analytics_ops.backup_jobs import log_task, run_retention
 
-        return run_retention(datetime.now(UTC), application_name=_app("retention"))
+        return log_task(
+            "retention",
+            run_retention(datetime.now(UTC), application_name=_app("retention")),
+            application_name=_app("retention"),
+        )
 
     verify_backup(dump_database()) >> apply_retention()
 

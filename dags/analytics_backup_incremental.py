@@ -60,15 +60,15 @@ def _app(task_id: str) -> str:
 def analytics_backup_incremental():
     @task
     def prepare_wal_slot() -> dict:
+        from analytics_ops.backup_jobs import log_task
         from analytics_ops.backup_jobs import prepare_wal_slot as prepare
 
         result = prepare(application_name=_app("slot"))
-        print(f"backup slot: {result}")
-        return result
+        return log_task(result["slot"], result, application_name=_app("slot"))
 
     @task
     def take_base_backup(slot: dict) -> dict:
-        from analytics_ops.backup_jobs import run_base_backup_if_due
+        from analytics_ops.backup_jobs import log_task, run_base_backup_if_due
         from analytics_ops.backups import backup_id_for
 
         context = get_current_context()
@@ -81,30 +81,31 @@ def analytics_backup_incremental():
             run_id=context["run_id"],
             application_name=_app("base_backup"),
         )
-        print(f"base backup: {result}")
-        return result
+        return log_task(result["base_backup"], result, application_name=_app("base_backup"))
 
     @task
     def fetch_wal() -> dict:
-        from analytics_ops.backup_jobs import run_wal_fetch
+        from analytics_ops.backup_jobs import log_task, run_wal_fetch
 
         result = run_wal_fetch(application_name=_app("fetch_wal"))
-        print(f"WAL: {result}")
-        return result
+        return log_task("wal", result, application_name=_app("fetch_wal"))
 
     @task
     def verify_restorable() -> dict:
-        from analytics_ops.backup_jobs import run_restore_drill
+        from analytics_ops.backup_jobs import log_task, run_restore_drill
 
         result = run_restore_drill(application_name=_app("drill"))
-        print(f"restore drill: {result}")
-        return result
+        return log_task(result["base_backup"], result, application_name=_app("drill"))
 
     @task
     def apply_retention() -> dict:
-        from analytics_ops.backup_jobs import run_retention
+        from analytics_ops.backup_jobs import log_task, run_retention
 
-        return run_retention(datetime.now(UTC), application_name=_app("retention"))
+        return log_task(
+            "retention",
+            run_retention(datetime.now(UTC), application_name=_app("retention")),
+            application_name=_app("retention"),
+        )
 
     take_base_backup(prepare_wal_slot()) >> fetch_wal() >> verify_restorable() >> apply_retention()
 

@@ -27,8 +27,16 @@ def test_full_backup_dag_dumps_verifies_and_keeps_it(backups_under_test, some_da
     ).fetchone()
     assert row == ("full-20261120T030000Z", True, "5000", run.run_id)
     out = capfd.readouterr()
-    assert "verified full-20261120T030000Z" in out.out and "kept full-20261120T030000Z" in out.out
+    assert "kept full-20261120T030000Z: newest verified full backup" in out.out
     assert PG_PASSWORD not in out.out + out.err
+    logged = db.execute(
+        "SELECT task_id, subject FROM ops.run_log WHERE run_id = %s ORDER BY id", (run.run_id,)
+    ).fetchall()
+    assert logged == [
+        ("dump_database", "full-20261120T030000Z"),
+        ("verify_backup", "full-20261120T030000Z"),
+        ("apply_retention", "retention"),
+    ]
 
     # Re-running the same run replaces its backup and verifies it again: still one backup.
     db.execute("DELETE FROM tasks WHERE id > 4000")

@@ -15,6 +15,16 @@ from analytics_ops.config import load_config
 WAL_FOLDER = "wal"
 
 
+def log_task(subject: str | None, details: dict[str, Any], *, application_name: str) -> dict[str, Any]:
+    """Print what the running task did and record it in ops.run_log, like every suite task; returns it."""
+    from analytics_ops.run_log import record_task_run
+
+    print(f"{subject or 'done'}: {details}")
+    with _catalogue(application_name) as conn:
+        record_task_run(conn, subject=subject, details=details)
+    return details
+
+
 def _catalogue(application_name: str) -> Any:
     from analytics_ops.db import connect
 
