@@ -175,7 +175,9 @@ def unused_indexes(ctx: CheckContext) -> list[CheckResult]:
             sql_file("weekly_review/unused_indexes"),
             {"schemas": ctx.config.maintenance.schemas, "min_bytes": settings.unused_index_min_bytes},
         ).fetchall()
-        (reset,) = conn.execute("SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()")
+        (reset,) = conn.execute(
+            "SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
     since = f"since {reset.date()}" if reset else "since statistics began"
     total = sum(r[3] for r in rows)
     return [
