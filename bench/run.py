@@ -22,7 +22,20 @@ GROUPS = {
 }
 
 
+def _freeze_config() -> None:
+    """Read a copy of the config taken now: a long benchmark must not see the file edited under it."""
+    import os
+    import tempfile
+
+    from analytics_ops.config import config_path
+
+    frozen = Path(tempfile.mkdtemp(prefix="aops-bench-config-")) / "analytics_ops.yaml"
+    frozen.write_text(config_path().read_text())
+    os.environ["ANALYTICS_OPS_CONFIG"] = str(frozen)
+
+
 def main(argv: list[str]) -> int:
+    _freeze_config()
     names = argv or list(GROUPS)
     results = []
     for name in names:

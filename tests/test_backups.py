@@ -25,7 +25,7 @@ from analytics_ops.config import load_config
 from analytics_ops.db import connect
 from analytics_ops.pg_tools import pg_target
 from analytics_ops.wal_backups import WalChainBroken, check_chain, recover
-from tests.conftest import BACKUP_ROOT, PG_PASSWORD, TEST_DB, TEST_WAL_SLOT, admin_connect, wait_for_replica
+from tests.conftest import BACKUP_ROOT, PG_PASSWORD, TEST_DB, TEST_WAL_SLOT, admin_connect
 
 APP = "analytics-ops:backup-test"
 
@@ -38,12 +38,17 @@ def backups_under_test(override_config, db):
     override_config({"backups": {"wal_slot": TEST_WAL_SLOT, "lock_wait_timeout": "2s", "dump_jobs": 2}})
     db.execute("TRUNCATE ops.backups")
     shutil.rmtree(BACKUP_ROOT, ignore_errors=True)
+    drop_test_slot()
+    yield db
+    drop_test_slot()  # an inactive slot would hold WAL (and the health check would flag it)
+
+
+def drop_test_slot() -> None:
     with admin_connect() as admin:
         admin.execute(
             "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
             (TEST_WAL_SLOT,),
         )
-    return db
 
 
 @pytest.fixture
@@ -318,7 +323,67 @@ def test_wal_chain_gaps_are_found():
         check_chain(seg(0x100), [seg(0x100) + ".partial", seg(0x101)])
 
 
-def test_an_invalidated_slot_is_recreated_and_requires_a_new_base_backup(backups_under_test):
+@pytest.fixture
+def throwaway_primary(monkeypatch):
+    """A primary of our own with a small max_slot_wal_keep_size, so invalidating a slot touches no
+    other slot of the local stack (the setting is server-wide). The suite's connection points at it."""
+    import json
+    import os
+    import shutil
+    import socket
+    import tempfile
+
+    from analytics_ops.pg_tools import as_os_user
+
+    pg_bin = Path(os.environ["AOPS_LOCAL_PG_BIN"])
+    os_user = load_config().backups.os_user
+    work = Path(tempfile.mkdtemp(prefix="aops-slot-test-", dir=os.environ["AOPS_STACK_DIR"]))
+    data = work / "data"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    if os.geteuid() == 0:
+        shutil.chown(work, os_user)
+    run = lambda *argv: subprocess.run(as_os_user([str(a) for a in argv], os_user), check=True, capture_output=True)  # noqa: E731
+    run(pg_bin / "initdb", "-D", data, "-U", "aops_admin", "--auth=trust")
+    options = f"-p {port} -k {work} -c listen_addresses=127.0.0.1 -c max_slot_wal_keep_size=32MB -c fsync=off"
+    run(pg_bin / "pg_ctl", "-D", data, "-o", options, "-l", work / "log", "-w", "start")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ANALYTICS_DB",
+        json.dumps(
+            {"conn_type": "postgres", "host": "127.0.0.1", "port": port, "login": "aops_admin", "schema": "postgres"}
+        ),
+    )
+    try:
+        yield port
+    finally:
+        run(pg_bin / "pg_ctl", "-D", data, "-m", "immediate", "stop")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_an_invalidated_slot_is_recreated_and_requires_a_new_base_backup(override_config, throwaway_primary):
+    import psycopg
+
+    override_config({"backups": {"wal_slot": TEST_WAL_SLOT}})
+    assert prepare_wal_slot(application_name=APP)["created"]
+    with psycopg.connect(
+        host="127.0.0.1", port=throwaway_primary, user="aops_admin", dbname="postgres", autocommit=True
+    ) as db:
+        db.execute("CREATE TABLE filler (x int)")
+        for _ in range(4):  # 4 segments of WAL that nobody fetches, more than the server's 32MB cap
+            db.execute("INSERT INTO filler SELECT generate_series(1, 1000)")
+            db.execute("SELECT pg_switch_wal()")
+        db.execute("CHECKPOINT")
+        status = db.execute(
+            "SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", (TEST_WAL_SLOT,)
+        ).fetchone()[0]
+    assert status == "lost"
+    state = prepare_wal_slot(application_name=APP)
+    assert state["wal_status"] == "lost" and state["reset"] and state["base_backup_required"]
+    assert prepare_wal_slot(application_name=APP)["wal_status"] == "reserved"
+
+
+def test_a_slot_nobody_reads_holds_wal_until_fetched(backups_under_test):
     db = backups_under_test
     prepare_wal_slot(application_name=APP)
     make_wal(db, 2)
@@ -327,21 +392,5 @@ def test_an_invalidated_slot_is_recreated_and_requires_a_new_base_backup(backups
             "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) FROM pg_replication_slots WHERE slot_name = %s",
             (TEST_WAL_SLOT,),
         ).fetchone()[0]
-    assert held > 16 * 2**20  # nobody reads the slot: the primary holds the WAL
-    with admin_connect() as admin:
-        admin.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '32MB'")
-        admin.execute("SELECT pg_reload_conf()")
-        try:
-            make_wal(db, 4)
-            wait_for_replica()  # the streaming replica's own slot keeps up; only ours falls behind
-            admin.execute("CHECKPOINT")
-            status = admin.execute(
-                "SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", (TEST_WAL_SLOT,)
-            ).fetchone()[0]
-        finally:
-            admin.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
-            admin.execute("SELECT pg_reload_conf()")
-    assert status == "lost"
-    state = prepare_wal_slot(application_name=APP)
-    assert state["wal_status"] == "lost" and state["reset"] and state["base_backup_required"]
-    assert prepare_wal_slot(application_name=APP)["wal_status"] == "reserved"
+    assert held > 16 * 2**20
+    assert run_wal_fetch(application_name=APP)["slot"]["retained_mb"] < 32

@@ -248,6 +248,113 @@ class BackupSettings(_Strict):
         return self
 
 
+class AgeLimits(_Strict):
+    """How old the newest successful run of a job may be: older is a warning, then critical."""
+
+    warn_after: Duration
+    critical_after: Duration
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AgeLimits:
+        if self.critical_after < self.warn_after:
+            raise ValueError("critical_after must not be shorter than warn_after")
+        return self
+
+
+class PostgresHealth(_Strict):
+    connections_warn_pct: float = Field(80, gt=0, le=100)
+    connections_critical_pct: float = Field(95, gt=0, le=100)
+    idle_in_transaction_warn_after: Duration = timedelta(minutes=1)
+    idle_in_transaction_critical_after: Duration = timedelta(minutes=10)
+    long_query_warn_after: Duration = timedelta(minutes=5)
+    long_query_critical_after: Duration = timedelta(minutes=30)
+    buffer_cache_hit_warn_pct: float = Field(90, ge=0, le=100)
+    buffer_cache_hit_critical_pct: float = Field(80, ge=0, le=100)
+    buffer_cache_min_blocks: int = Field(10_000, ge=0)
+
+
+class ReplicationHealth(_Strict):
+    lag_warn_seconds: float = Field(30, gt=0)
+    lag_critical_seconds: float = Field(60, gt=0)
+    lag_warn_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    lag_critical_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    slot_retained_warn_bytes: int = Field(1024**3, gt=0)
+    slot_retained_critical_bytes: int = Field(8 * 1024**3, gt=0)
+
+
+class RedisHealth(_Strict):
+    memory_warn_pct: float = Field(75, gt=0, le=100)
+    memory_critical_pct: float = Field(90, gt=0, le=100)
+    hit_rate_warn_pct: float = Field(70, ge=0, le=100)
+    hit_rate_min_lookups: int = Field(100, ge=1)
+    evicted_keys_warn_per_hour: float = Field(1000, ge=0)
+
+
+class DataHealth(_Strict):
+    freshness_warn_after: Duration = timedelta(minutes=5)
+    freshness_critical_after: Duration = timedelta(minutes=10)
+    staging_backlog_warn_rows: int = Field(10_000, ge=1)
+    staging_backlog_critical_rows: int = Field(100_000, ge=1)
+    stuck_jobs_critical_after: Duration = timedelta(hours=2)
+
+
+def _default_mv_ages() -> dict[str, AgeLimits]:
+    return {
+        "evening": AgeLimits(warn_after=timedelta(hours=26), critical_after=timedelta(hours=50)),
+        "frequent": AgeLimits(warn_after=timedelta(hours=1), critical_after=timedelta(hours=3)),
+    }
+
+
+class SuiteHealth(_Strict):
+    backup: AgeLimits = AgeLimits(warn_after=timedelta(hours=26), critical_after=timedelta(hours=50))
+    when_backups_not_set_up: Literal["warn", "critical"] = "warn"
+    archival: AgeLimits = AgeLimits(warn_after=timedelta(days=36), critical_after=timedelta(days=64))
+    cache_warm: AgeLimits = AgeLimits(warn_after=timedelta(hours=7), critical_after=timedelta(hours=13))
+    mv_refresh: dict[str, AgeLimits] = Field(default_factory=_default_mv_ages)
+
+
+class HealthCheckSettings(_Strict):
+    statement_timeout: Duration = timedelta(seconds=30)
+    postgres: PostgresHealth = PostgresHealth()
+    replication: ReplicationHealth = ReplicationHealth()
+    redis: RedisHealth = RedisHealth()
+    data: DataHealth = DataHealth()
+    suite: SuiteHealth = SuiteHealth()
+
+    @model_validator(mode="after")
+    def _warn_before_critical(self) -> HealthCheckSettings:
+        pg, rep, redis, data = self.postgres, self.replication, self.redis, self.data
+        pairs = {
+            "postgres.connections_*_pct": pg.connections_warn_pct <= pg.connections_critical_pct,
+            "postgres.idle_in_transaction_*_after": pg.idle_in_transaction_warn_after
+            <= pg.idle_in_transaction_critical_after,
+            "postgres.long_query_*_after": pg.long_query_warn_after <= pg.long_query_critical_after,
+            # A hit ratio is bad when low: critical is the lower bound.
+            "postgres.buffer_cache_hit_*_pct": pg.buffer_cache_hit_critical_pct <= pg.buffer_cache_hit_warn_pct,
+            "replication.lag_*_seconds": rep.lag_warn_seconds <= rep.lag_critical_seconds,
+            "replication.lag_*_bytes": rep.lag_warn_bytes <= rep.lag_critical_bytes,
+            "replication.slot_retained_*_bytes": rep.slot_retained_warn_bytes <= rep.slot_retained_critical_bytes,
+            "redis.memory_*_pct": redis.memory_warn_pct <= redis.memory_critical_pct,
+            "data.freshness_*_after": data.freshness_warn_after <= data.freshness_critical_after,
+            "data.staging_backlog_*_rows": data.staging_backlog_warn_rows <= data.staging_backlog_critical_rows,
+        }
+        wrong = [name for name, ordered in pairs.items() if not ordered]
+        if wrong:
+            raise ValueError(f"the warning threshold must come before the critical one: {', '.join(wrong)}")
+        return self
+
+
+class WeeklyReviewSettings(_Strict):
+    slow_statement_mean: Duration = timedelta(seconds=1)
+    top_statements: int = Field(10, ge=1, le=100)
+    compare_after: Duration = timedelta(days=6)
+    growth_warn_pct: float = Field(20, gt=0)
+    growth_min_bytes: int = Field(10 * 1024 * 1024, ge=0)
+    table_bloat_warn_pct: float = Field(30, gt=0, le=100)
+    table_bloat_min_bytes: int = Field(8 * 1024 * 1024, ge=0)
+    unused_index_min_bytes: int = Field(1024 * 1024, ge=0)
+
+
 class SuiteConfig(_Strict):
     airflow: AirflowSettings = AirflowSettings()
     connections: Connections = Connections()
@@ -264,6 +371,8 @@ class SuiteConfig(_Strict):
     retention: RetentionSettings = RetentionSettings()
     stuck_work: StuckWorkSettings = StuckWorkSettings()
     backups: BackupSettings = BackupSettings()
+    health_check: HealthCheckSettings = HealthCheckSettings()
+    weekly_review: WeeklyReviewSettings = WeeklyReviewSettings()
 
     @model_validator(mode="after")
     def _retry_delays_ordered(self) -> SuiteConfig:
