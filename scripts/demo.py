@@ -47,11 +47,27 @@ def main() -> int:
             print(f"    did: {text[:240]}{' ...' if len(text) > 240 else ''}")
         if run.state != "success":
             failed.append(dag_id)
+    _drop_backup_slot()
     print(
         f"\n{len(bag.dag_ids) - len(failed)} of {len(bag.dag_ids)} DAGs succeeded"
         + (f"; failed: {failed}" if failed else "")
     )
     return 1 if failed else 0
+
+
+def _drop_backup_slot() -> None:
+    """The demo's WAL slot would hold every byte of WAL a development stack writes until its next run."""
+    from analytics_ops.config import load_config
+    from analytics_ops.db import connect
+
+    slot = load_config().backups.wal_slot
+    with connect(application_name="analytics-ops:demo") as conn:
+        dropped = conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s AND NOT active",
+            (slot,),
+        ).rowcount
+    if dropped:
+        print(f"\n(dropped the demo's WAL slot {slot}: on a development stack nobody reads it between demos)")
 
 
 if __name__ == "__main__":
