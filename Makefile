@@ -8,10 +8,11 @@ VENV := .venv
 RUN := scripts/with-env
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup venv services services-down schema demo-data airflow-db demo test test-fast lint fix bench clean
+.PHONY: help setup venv services services-down schema demo-data airflow-db demo up down browser test test-fast lint fix bench clean
 
 help:
 	@echo "make demo           set up and run every DAG once on demo data"
+	@echo "make up | down      Airflow (UI on localhost:8080, Analytics Ops page) on the local stack | stop it"
 	@echo "make test           set up and run lint + the whole test suite"
 	@echo "make services       start the local primary, replica and Redis (make services-down stops them)"
 	@echo "make lint | fix     ruff + sqlfluff check | rewrite"
@@ -54,6 +55,28 @@ setup: venv services airflow-db schema demo-data
 demo: setup
 	$(RUN) python scripts/demo.py
 
+# The whole suite in a real Airflow (standalone: API server + UI, scheduler, DAG processor, triggerer)
+# on the local stack with demo data. If the local stack was not running, `make up` starts it and
+# `make down` stops it again; a stack that was already running is left running.
+UP_MARK = .stack/.services-started-by-make-up
+
+up: venv
+	@if ! test -f .stack/stack.env || scripts/stack.sh status 2>/dev/null | grep -q stopped; then \
+	  $(MAKE) --no-print-directory services && touch $(UP_MARK); fi
+	@$(MAKE) --no-print-directory setup
+	@scripts/airflow.sh start
+
+down:
+	@scripts/airflow.sh stop || true
+	@if [ -f $(UP_MARK) ]; then $(MAKE) --no-print-directory services-down && rm -f $(UP_MARK); fi
+
+# Debian's chromium, for the browser test of the Ops page (installed when missing and root).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" -eq 0 ] \
+	  && { echo "installing chromium with apt-get"; DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+	       && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium is missing (the Ops page browser test will be skipped): sudo apt-get install -y chromium"; }
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -64,7 +87,7 @@ fix: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/sqlfluff fix sql/
 
-test: setup lint
+test: setup lint browser
 	$(RUN) python -m pytest
 
 bench: setup
