@@ -8,7 +8,7 @@ VENV := .venv
 RUN := scripts/with-env
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup venv services services-down schema demo-data airflow-db demo up down browser test test-fast lint fix bench clean
+.PHONY: help setup venv services services-down schema demo-data airflow-db demo up down browser screenshot test test-fast lint fix bench clean
 
 help:
 	@echo "make demo           set up and run every DAG once on demo data"
@@ -58,17 +58,22 @@ demo: setup
 # The whole suite in a real Airflow (standalone: API server + UI, scheduler, DAG processor, triggerer)
 # on the local stack with demo data. If the local stack was not running, `make up` starts it and
 # `make down` stops it again; a stack that was already running is left running.
-UP_MARK = .stack/.services-started-by-make-up
+# Kept beside Airflow's files, so a `make up` with its own AIRFLOW_HOME (the browser test) has its own.
+UP_MARK = "$${AIRFLOW_HOME:-.stack/airflow}/.services-started-by-make-up"
 
 up: venv
 	@if ! test -f .stack/stack.env || scripts/stack.sh status 2>/dev/null | grep -q stopped; then \
-	  $(MAKE) --no-print-directory services && touch $(UP_MARK); fi
+	  $(MAKE) --no-print-directory services && mkdir -p "$${AIRFLOW_HOME:-.stack/airflow}" && touch $(UP_MARK); fi
 	@$(MAKE) --no-print-directory setup
 	@scripts/airflow.sh start
 
 down:
 	@scripts/airflow.sh stop || true
 	@if [ -f $(UP_MARK) ]; then $(MAKE) --no-print-directory services-down && rm -f $(UP_MARK); fi
+
+# The screenshot in docs/img of the Ops page of the Airflow `make up` started.
+screenshot: browser
+	$(RUN) python scripts/ops_page_browser.py --out docs/img/ops-page.png
 
 # Debian's chromium, for the browser test of the Ops page (installed when missing and root).
 browser:

@@ -181,11 +181,17 @@ def newest_verified_backup(conn: Any, *, present: bool, now: datetime, ui_base: 
 
 def view_refreshes(conn: Any, config: SuiteConfig, *, now: datetime, ui_base: str = "") -> Section:
     """Every view of every `mv_refresh` group, with its newest recorded refresh (or none)."""
+    from analytics_ops.mv_refresh import split_name
+
     views = [(group, view) for group, spec in config.mv_refresh.groups.items() for view in spec.views]
-    found = {r["view_name"]: r for r in _dicts(conn, "ops_page/view_refreshes", {"views": [v for _, v in views]})}
+    # The refresh task records the view schema-qualified (an unqualified name is in `public`).
+    qualified = {view: ".".join(split_name(view)) for _, view in views}
+    found = {
+        r["view_name"]: r for r in _dicts(conn, "ops_page/view_refreshes", {"views": sorted(set(qualified.values()))})
+    }
     rows = []
     for group, view in views:
-        last = found.get(view)
+        last = found.get(qualified[view])
         details = (last or {}).get("details") or {}
         rows.append(
             {
@@ -260,11 +266,36 @@ def replica_lag(config: SuiteConfig) -> Section:
     return Section("ok" if verdict.ok else "error", rows, note)
 
 
+def database_sections(conn: Any, config: SuiteConfig, *, now: datetime, ui_base: str = "") -> dict[str, Section]:
+    """The sections read from the analytics primary over `conn`, each in its own (sub)transaction so
+    that one failing leaves the others readable."""
+
+    def guarded(name: str, gather) -> Section:
+        def in_transaction() -> Section:
+            with conn.transaction():
+                return gather()
+
+        return _guarded(name, in_transaction)
+
+    present = tables_present(conn)
+    return {
+        "backups": guarded(
+            "backups", lambda: newest_verified_backup(conn, present=present["backups"], now=now, ui_base=ui_base)
+        ),
+        "view_refreshes": guarded("view refreshes", lambda: view_refreshes(conn, config, now=now, ui_base=ui_base)),
+        "archival": guarded("archival counts", lambda: archival_counts(conn, ui_base=ui_base)),
+        "health_checks": guarded(
+            "health checks",
+            lambda: latest_health_checks(conn, present=present["health_check_results"], now=now, ui_base=ui_base),
+        ),
+    }
+
+
 def gather_database_sections(config: SuiteConfig, *, now: datetime, ui_base: str = "") -> dict[str, Section]:
-    """The sections read from the analytics primary, over one read-only autocommit session."""
+    """`database_sections` over a short autocommit session of the page's own (application_name
+    `analytics-ops:ops-page`, tight timeouts); an unreachable primary is every section's error."""
     from analytics_ops.db import connect
 
-    names = ("backups", "view_refreshes", "archival", "health_checks")
     try:
         with connect(
             config.connections.primary,
@@ -274,30 +305,15 @@ def gather_database_sections(config: SuiteConfig, *, now: datetime, ui_base: str
             application_name="analytics-ops:ops-page",
             connect_timeout=PAGE_CONNECT_TIMEOUT,
         ) as conn:
-            present = tables_present(conn)
-            # Each section below is guarded on its own; what reaches the except is the connection.
-            return {
-                "backups": _guarded(
-                    "backups",
-                    lambda: newest_verified_backup(conn, present=present["backups"], now=now, ui_base=ui_base),
-                ),
-                "view_refreshes": _guarded(
-                    "view refreshes", lambda: view_refreshes(conn, config, now=now, ui_base=ui_base)
-                ),
-                "archival": _guarded("archival counts", lambda: archival_counts(conn, ui_base=ui_base)),
-                "health_checks": _guarded(
-                    "health checks",
-                    lambda: latest_health_checks(
-                        conn, present=present["health_check_results"], now=now, ui_base=ui_base
-                    ),
-                ),
-            }
+            return database_sections(conn, config, now=now, ui_base=ui_base)
     except Exception as exc:
         from analytics_ops.alerting import error_first_line
 
         log.warning("ops page: the analytics primary could not be read: %s", error_first_line(exc))
         message = f"the analytics primary ({config.connections.primary}) could not be read: {error_first_line(exc)}"
-        return {name: Section("error", [], message) for name in names}
+        return {
+            name: Section("error", [], message) for name in ("backups", "view_refreshes", "archival", "health_checks")
+        }
 
 
 def gather(session: Any, *, allowed_dag_ids: set[str] | None = None, ui_base: str = "") -> Overview:
