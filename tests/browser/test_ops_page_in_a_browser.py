@@ -208,8 +208,8 @@ def test_the_page_shows_the_stacks_real_values_and_links_to_the_runs(
             # also started a scheduled run: either may have finished last); views never refreshed say so.
             with _db() as conn:
                 (refresh_run,) = conn.execute(
-                    "SELECT run_id FROM ops.run_log WHERE task_id = 'refresh_view' AND subject = 'public.mv_txn_daily_agg' "
-                    "ORDER BY finished_at DESC LIMIT 1"
+                    "SELECT run_id FROM ops.run_log WHERE task_id = 'refresh_view' "
+                    "AND subject = 'public.mv_txn_daily_agg' ORDER BY finished_at DESC LIMIT 1"
                 ).fetchone()
             view_row = frame.locator("tr[data-view='mv_txn_daily_agg']")
             expect(view_row.get_by_role("link", name=refresh_run)).to_have_count(1)
