@@ -8,7 +8,7 @@ VENV := .venv
 RUN := scripts/with-env
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup venv services services-down schema demo-data airflow-db demo up down browser screenshot test test-fast lint fix bench clean
+.PHONY: help setup venv services services-down schema demo-data airflow-db demo up down docs browser screenshot test test-fast lint fix bench clean
 
 help:
 	@echo "make demo           set up and run every DAG once on demo data"
@@ -16,6 +16,7 @@ help:
 	@echo "make test           set up and run lint + the whole test suite"
 	@echo "make services       start the local primary, replica and Redis (make services-down stops them)"
 	@echo "make lint | fix     ruff + sqlfluff check | rewrite"
+	@echo "make docs           regenerate docs/configuration.md and the per-DAG part of docs/on-call.md"
 	@echo "make bench          benchmarks against raw baselines (writes to stdout; see docs/benchmarks.md)"
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -70,6 +71,11 @@ up: venv
 down:
 	@scripts/airflow.sh stop || true
 	@if [ -f $(UP_MARK) ]; then $(MAKE) --no-print-directory services-down && rm -f $(UP_MARK); fi
+
+# The generated parts of the docs: the config reference and the per-DAG part of the on-call guide.
+docs: venv
+	$(RUN) python scripts/config_reference.py
+	$(RUN) python scripts/on_call_guide.py
 
 # The screenshot in docs/img of the Ops page of the Airflow `make up` started.
 screenshot: browser

@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("docs/img/ops-page.png"))
     parser.add_argument("--width", type=int, default=1400)
+    parser.add_argument("--height", type=int, default=1450)
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     with sync_playwright() as playwright:
         browser = launch(playwright)
         try:
-            page = browser.new_page(viewport={"width": args.width, "height": 1000})
+            page = browser.new_page(viewport={"width": args.width, "height": args.height})
             log_in(page, base_url, user, password)
             ops_frame(page)
             print(f"screenshot of {base_url}{OPS_ROUTE}: {screenshot(page, args.out)}")
