@@ -255,3 +255,13 @@ def test_suite_dags_come_from_the_tag_with_their_newest_run() -> None:
         # A user allowed fewer DAGs sees fewer.
         limited = suite_dag_runs(session, allowed_dag_ids={"analytics_stuck_work"})
         assert [r["dag_id"] for r in limited.rows] == ["analytics_stuck_work"]
+
+
+def test_the_page_shows_moments_in_utc_whatever_zone_they_arrive_in() -> None:
+    from zoneinfo import ZoneInfo
+
+    from analytics_ops.ops_page import when
+
+    kolkata = datetime(2026, 3, 10, 17, 30, tzinfo=ZoneInfo("Asia/Kolkata"))
+    assert when(kolkata) == "2026-03-10 12:00 UTC"
+    assert when(None) == ""

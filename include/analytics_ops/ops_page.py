@@ -14,7 +14,7 @@ DAG list would. Routes:
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations, which name local types.
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -44,6 +44,13 @@ def overview_for(user: Any, session: Any) -> Any:
     return gather(session, allowed_dag_ids=allowed, ui_base=ui_base())
 
 
+def when(moment: Any) -> str:
+    """A moment in UTC, to the minute (the databases may hand it over in their session's time zone)."""
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return moment or ""
+
+
 def _render(overview: Any) -> str:
     import jinja2
 
@@ -51,7 +58,7 @@ def _render(overview: Any) -> str:
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["age"] = human_age
-    env.filters["when"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if isinstance(d, datetime) else (d or "")
+    env.filters["when"] = when
     return env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(o=overview, title=PAGE_TITLE)
 
 
