@@ -8,13 +8,15 @@ VENV := .venv
 RUN := scripts/with-env
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup venv services services-down schema demo-data airflow-db demo test test-fast lint fix bench clean
+.PHONY: help setup venv services services-down schema demo-data airflow-db demo up down docs browser screenshot test test-fast lint fix bench clean
 
 help:
 	@echo "make demo           set up and run every DAG once on demo data"
+	@echo "make up | down      Airflow (UI on localhost:8080, Analytics Ops page) on the local stack | stop it"
 	@echo "make test           set up and run lint + the whole test suite"
 	@echo "make services       start the local primary, replica and Redis (make services-down stops them)"
 	@echo "make lint | fix     ruff + sqlfluff check | rewrite"
+	@echo "make docs           regenerate docs/configuration.md and the per-DAG part of docs/on-call.md"
 	@echo "make bench          benchmarks against raw baselines (writes to stdout; see docs/benchmarks.md)"
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -54,6 +56,38 @@ setup: venv services airflow-db schema demo-data
 demo: setup
 	$(RUN) python scripts/demo.py
 
+# The whole suite in a real Airflow (standalone: API server + UI, scheduler, DAG processor, triggerer)
+# on the local stack with demo data. If the local stack was not running, `make up` starts it and
+# `make down` stops it again; a stack that was already running is left running.
+# Kept beside Airflow's files, so a `make up` with its own AIRFLOW_HOME (the browser test) has its own.
+UP_MARK = "$${AIRFLOW_HOME:-.stack/airflow}/.services-started-by-make-up"
+
+up: venv
+	@if ! test -f .stack/stack.env || scripts/stack.sh status 2>/dev/null | grep -q stopped; then \
+	  $(MAKE) --no-print-directory services && mkdir -p "$${AIRFLOW_HOME:-.stack/airflow}" && touch $(UP_MARK); fi
+	@$(MAKE) --no-print-directory setup
+	@scripts/airflow.sh start
+
+down:
+	@scripts/airflow.sh stop || true
+	@if [ -f $(UP_MARK) ]; then $(MAKE) --no-print-directory services-down && rm -f $(UP_MARK); fi
+
+# The generated parts of the docs: the config reference and the per-DAG part of the on-call guide.
+docs: venv
+	$(RUN) python scripts/config_reference.py
+	$(RUN) python scripts/on_call_guide.py
+
+# The screenshot in docs/img of the Ops page of the Airflow `make up` started.
+screenshot: browser
+	$(RUN) python scripts/ops_page_browser.py --out docs/img/ops-page.png
+
+# Debian's chromium, for the browser test of the Ops page (installed when missing and root).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" -eq 0 ] \
+	  && { echo "installing chromium with apt-get"; DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+	       && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium is missing (the Ops page browser test will be skipped): sudo apt-get install -y chromium"; }
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -64,7 +98,7 @@ fix: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/sqlfluff fix sql/
 
-test: setup lint
+test: setup lint browser
 	$(RUN) python -m pytest
 
 bench: setup

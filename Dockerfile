@@ -1,0 +1,19 @@
+# The suite's Airflow image: the official Airflow 3.3.2 image (Python 3.11) plus the suite's pinned
+# packages. docker-compose.yaml builds it once for every Airflow service.
+FROM apache/airflow:3.3.2-python3.11
+
+# The same pins as `make venv`: requirements.txt resolved against constraints.txt.
+COPY --chown=airflow:0 requirements.txt constraints.txt /opt/airflow/requirements/
+RUN pip install --no-cache-dir -r /opt/airflow/requirements/requirements.txt \
+      -c /opt/airflow/requirements/constraints.txt
+
+# The suite itself. docker-compose.yaml mounts these same folders over the copies (edit, and the
+# next parse picks it up); the copies make the image usable on its own too.
+COPY --chown=airflow:0 dags/ /opt/airflow/dags/
+COPY --chown=airflow:0 include/ /opt/airflow/include/
+COPY --chown=airflow:0 sql/ /opt/airflow/sql/
+COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
+COPY --chown=airflow:0 config/ /opt/airflow/config/
+# analytics_ops is imported from include/; it finds sql/ and config/ beside include/ (/opt/airflow).
+ENV PYTHONPATH=/opt/airflow/include \
+    ANALYTICS_OPS_CONFIG=/opt/airflow/config/analytics_ops.yaml

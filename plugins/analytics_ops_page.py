@@ -1,0 +1,26 @@
+"""The "Analytics Ops" page in the Airflow UI (Airflow 3 plugin).
+
+`fastapi_apps`: the API server mounts the page's app (include/analytics_ops/ops_page.py) under
+/analytics-ops. `external_views`: a "Analytics Ops" entry in the UI's Browse menu that shows that
+page inside the UI, at /plugin/analytics-ops.
+"""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from analytics_ops.ops_page import PAGE_TITLE, URL_PREFIX, create_app
+
+
+class AnalyticsOpsPlugin(AirflowPlugin):
+    name = "analytics_ops"
+    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": PAGE_TITLE}]
+    external_views = [
+        {
+            "name": PAGE_TITLE,
+            "href": f"{URL_PREFIX}/",
+            "url_route": "analytics-ops",
+            "destination": "nav",
+            "category": "browse",
+        }
+    ]
