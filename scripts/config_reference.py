@@ -83,6 +83,39 @@ DESCRIPTIONS = {
     "retention.policies[].only_when.column": "The column to compare.",
     "retention.policies[].only_when.equals": "The value it must equal (text).",
     "retention.policies[].archive_table": "Move rows into this table instead of deleting them.",
+    "backups.restore_jobs": "pg_restore -j workers of the verification restore (capped at the worker's cores).",
+    "health_check.postgres": "Checks of the primary: connections, idle transactions, long queries, cache hits.",
+    "health_check.postgres.connections_critical_pct": "Critical at this share of max_connections.",
+    "health_check.postgres.idle_in_transaction_critical_after": "Critical when a session is idle in a "
+    "transaction this long (analytics_stuck_work should have ended it).",
+    "health_check.postgres.long_query_critical_after": "Critical when a statement runs this long.",
+    "health_check.postgres.buffer_cache_hit_critical_pct": "Critical under this buffer-cache hit ratio.",
+    "health_check.postgres.buffer_cache_min_blocks": "The ratio is not judged with fewer block accesses.",
+    "health_check.replication": "Checks of each replica's lag and each replication slot's retained WAL.",
+    "health_check.replication.lag_critical_seconds": "Critical when a replica is this many seconds behind.",
+    "health_check.replication.lag_warn_bytes": "Warn when a replica is this many bytes of WAL behind.",
+    "health_check.replication.lag_critical_bytes": "Critical when a replica is this many bytes of WAL behind.",
+    "health_check.replication.slot_retained_critical_bytes": "Critical when a slot holds this much WAL.",
+    "health_check.redis": "Checks of the Redis cache: memory, hit rate, evictions.",
+    "health_check.redis.memory_critical_pct": "Critical at this share of maxmemory.",
+    "health_check.redis.hit_rate_min_lookups": "The hit rate is not judged with fewer lookups since the last check.",
+    "health_check.data": "Checks of the data: freshness, staging backlog, stuck jobs.",
+    "health_check.data.freshness_critical_after": "Critical when the rollup is this far behind the newest "
+    "event (runbook 003: 10 minutes).",
+    "health_check.data.staging_backlog_critical_rows": "Critical with this many rows waiting in staging.",
+    "health_check.suite.backup.warn_after": "Warn when the newest verified backup is older than this.",
+    "health_check.suite.backup.critical_after": "Critical when the newest verified backup is older than this.",
+    "health_check.suite.archival.warn_after": "Warn when the last archival is older than this.",
+    "health_check.suite.archival.critical_after": "Critical when the last archival is older than this.",
+    "health_check.suite.cache_warm.warn_after": "Warn when the last successful cache warm is older than this.",
+    "health_check.suite.cache_warm.critical_after": "Critical when the last successful cache warm is older than this.",
+    "health_check.suite.mv_refresh.<group>": "Age limits of the views of one mv_refresh group.",
+    "health_check.suite.mv_refresh.<group>.warn_after": "Warn when a view of the group was last refreshed "
+    "longer ago than this.",
+    "health_check.suite.mv_refresh.<group>.critical_after": "Critical when a view of the group was last "
+    "refreshed longer ago than this.",
+    "weekly_review.growth_min_bytes": "Tables and indexes smaller than this are not judged on growth.",
+    "weekly_review.table_bloat_min_bytes": "Tables smaller than this are not judged on bloat.",
 }
 
 
@@ -179,7 +212,12 @@ def _model_of(annotation: Any) -> tuple[str, type[BaseModel]] | None:
 
 
 # How each map of sections names its keys in the reference.
-MAP_KEYS = {"dags": "<dag_id>", "alerting.routes": "<severity>", "mv_refresh.groups": "<group>"}
+MAP_KEYS = {
+    "dags": "<dag_id>",
+    "alerting.routes": "<severity>",
+    "mv_refresh.groups": "<group>",
+    "health_check.suite.mv_refresh": "<group>",
+}
 
 
 def keys(model: type[BaseModel] = SuiteConfig, prefix: str = "") -> list[tuple[str, Any, Any]]:

@@ -26,7 +26,12 @@ def test_the_config_reference_is_generated_from_the_code_and_up_to_date() -> Non
 
 
 def _flat_keys(node, prefix: str = "") -> set[str]:
-    maps = {"dags": "<dag_id>", "alerting.routes": "<severity>", "mv_refresh.groups": "<group>"}
+    maps = {
+        "dags": "<dag_id>",
+        "alerting.routes": "<severity>",
+        "mv_refresh.groups": "<group>",
+        "health_check.suite.mv_refresh": "<group>",
+    }
     keys = set()
     if isinstance(node, dict):
         for key, value in node.items():

@@ -133,7 +133,10 @@ def test_newest_verified_kept_backup_with_its_age_and_run(txn: Any) -> None:
 def test_no_verified_backup_is_said(txn: Any) -> None:
     txn.execute(BACKUPS_CONTRACT)
     txn.execute("TRUNCATE ops.backups")
-    txn.execute("INSERT INTO ops.backups (backup_id, kind, finished_at) VALUES ('b1', 'full', now())")
+    txn.execute(
+        "INSERT INTO ops.backups (backup_id, kind, location, started_at, finished_at) "
+        "VALUES ('b1', 'full', 'file:///backups/b1', now(), now())"
+    )
     section = sections(txn)["backups"]
     assert section.rows == [] and section.note == "1 backups kept, 0 verified; no verified backup"
 
