@@ -2,6 +2,14 @@
 # packages. docker-compose.yaml builds it once for every Airflow service.
 FROM apache/airflow:3.3.2-python3.11
 
+# PostgreSQL 15's programs for the backup DAGs: pg_dump, pg_restore, pg_basebackup, pg_receivewal,
+# pg_verifybackup, and pg_ctl/postgres for the recovery drill (run as the airflow user, not root).
+USER root
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-15 postgresql-client-15 \
+    && rm -rf /var/lib/apt/lists/*
+USER airflow
+
 # The same pins as `make venv`: requirements.txt resolved against constraints.txt.
 COPY --chown=airflow:0 requirements.txt constraints.txt /opt/airflow/requirements/
 RUN pip install --no-cache-dir -r /opt/airflow/requirements/requirements.txt \

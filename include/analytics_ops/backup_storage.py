@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-DESTINATION_ENV = "ANALYTICS_OPS_BACKUP_DESTINATION"
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
 
@@ -28,7 +27,7 @@ def destination_root(settings: Any) -> Any:
     """The backups' root as an ObjectStoragePath: $ANALYTICS_OPS_BACKUP_DESTINATION or the config."""
     from airflow.sdk import ObjectStoragePath
 
-    return ObjectStoragePath(os.environ.get(DESTINATION_ENV) or settings.destination)
+    return ObjectStoragePath(os.environ.get("ANALYTICS_OPS_BACKUP_DESTINATION") or settings.destination)
 
 
 def local_path(path: Any) -> Path | None:
