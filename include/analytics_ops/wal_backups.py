@@ -201,6 +201,14 @@ def fetch_wal(target: PgTarget, wal_dest: Any, settings: Any, *, application_nam
         if proc.returncode != 0:
             raise PgToolError(f"pg_receivewal exited with {proc.returncode}: {err.strip()[-1000:]}")
         after = sorted(p.name for p in spool.iterdir())
+    # Stored (and, remote, uploaded): the primary may recycle it. pg_receivewal confirms what it has
+    # flushed only in its periodic feedback, which a quick fetch can end before sending.
+    with target.connect(autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_replication_slot_advance(slot_name, %(endpos)s::pg_lsn) FROM pg_replication_slots "
+            "WHERE slot_name = %(slot)s AND restart_lsn < %(endpos)s::pg_lsn",
+            {"slot": settings.wal_slot, "endpos": str(endpos)},
+        )
     return {"endpos": str(endpos), "new_files": sorted(set(after) - before), "newest": after[-1] if after else None}
 
 
