@@ -266,6 +266,7 @@ def test_base_backup_plus_wal_recovers_to_a_point_in_time(backups_under_test):
     )
     assert base["taken"]
 
+    run_wal_fetch(application_name=APP)  # WAL comes in over several runs: the next starts mid-segment
     db.execute("INSERT INTO pitr_probe VALUES ('after the base backup, before the target')")
     time.sleep(0.3)
     target = db.execute("SELECT clock_timestamp()").fetchone()[0]
@@ -310,6 +311,33 @@ def stored(*parts: str):
     from airflow.sdk import ObjectStoragePath
 
     return ObjectStoragePath(BACKUP_ROOT.joinpath(*parts).as_uri())
+
+
+def test_a_recreated_slot_starts_a_new_chain_that_recovers(backups_under_test):
+    db = backups_under_test
+    prepare_wal_slot(application_name=APP)
+    now = datetime.now(UTC)
+    run_base_backup_if_due("base-20261120T000000Z", now, required=True, dag_id="t", run_id="r", application_name=APP)
+    run_wal_fetch(application_name=APP)
+    make_wal(db, 1)
+    old_end = run_wal_fetch(application_name=APP)["newest"]  # a partial segment nobody will complete
+    assert old_end.endswith(".partial")
+    drop_test_slot()  # as if the server had invalidated it
+    make_wal(db, 3)  # WAL the new slot never sees ...
+    with admin_connect() as admin:
+        admin.execute("CHECKPOINT")  # ... and that the primary removes
+        admin.execute("CHECKPOINT")
+
+    slot = prepare_wal_slot(application_name=APP)
+    assert slot["created"] and slot["base_backup_required"]
+    base = run_base_backup_if_due(
+        "base-20261121T000000Z", now, required=True, dag_id="t", run_id="r", application_name=APP
+    )
+    fetched = run_wal_fetch(application_name=APP)  # from the new slot, not from the old chain's file
+    assert fetched["chain"]["base_backup"] == base["base_backup"] and fetched["chain"]["segments"] >= 1
+    assert old_end not in fetched["fetched"] and (BACKUP_ROOT / "wal" / old_end).exists()
+    drill = run_restore_drill(application_name=APP)
+    assert drill["base_backup"] == "base-20261121T000000Z" and drill["tables"] > 0
 
 
 def test_wal_chain_gaps_are_found():

@@ -171,9 +171,11 @@ def fetch_wal(target: PgTarget, wal_dest: Any, settings: Any, *, application_nam
         endpos = conn.execute("SELECT pg_logical_emit_message(false, 'analytics-ops', 'wal fetch')").fetchone()[0]
         conn.execute("SELECT pg_logical_emit_message(true, 'analytics-ops', 'wal fetch')")
     receivewal = find_binary("pg_receivewal", major, settings.pg_bin_dir)
-    spool_ctx = _wal_spool(wal_dest)
-    with spool_ctx as spool, client_env(target, application_name) as env:
-        before = {p.name for p in spool.iterdir()}
+    # An empty spool each run: pg_receivewal then starts at the slot's restart_lsn (the start of the
+    # segment the last run ended in), never at a file left by an older chain (a slot recreated
+    # after it was lost would not have that WAL any more).
+    with tempfile.TemporaryDirectory(prefix="aops-wal-") as tmp, client_env(target, application_name) as env:
+        spool = Path(tmp)
         proc = subprocess.Popen(
             [
                 receivewal,
@@ -200,31 +202,31 @@ def fetch_wal(target: PgTarget, wal_dest: Any, settings: Any, *, application_nam
             ) from None
         if proc.returncode != 0:
             raise PgToolError(f"pg_receivewal exited with {proc.returncode}: {err.strip()[-1000:]}")
-        after = sorted(p.name for p in spool.iterdir())
-    # Stored (and, remote, uploaded): the primary may recycle it. pg_receivewal confirms what it has
-    # flushed only in its periodic feedback, which a quick fetch can end before sending.
+        fetched = wal_segments([p.name for p in spool.iterdir()])
+        _store_segments(spool, fetched, wal_dest)
+    # Stored: the primary may recycle it. pg_receivewal confirms what it has flushed only in its
+    # periodic feedback, which a quick fetch can end before sending.
     with target.connect(autocommit=True) as conn:
         conn.execute(
             "SELECT pg_replication_slot_advance(slot_name, %(endpos)s::pg_lsn) FROM pg_replication_slots "
             "WHERE slot_name = %(slot)s AND restart_lsn < %(endpos)s::pg_lsn",
             {"slot": settings.wal_slot, "endpos": str(endpos)},
         )
-    return {"endpos": str(endpos), "new_files": sorted(set(after) - before), "newest": after[-1] if after else None}
+    return {"endpos": str(endpos), "fetched": fetched, "newest": fetched[-1] if fetched else None}
 
 
-@contextlib.contextmanager
-def _wal_spool(wal_dest: Any) -> Iterator[Path]:
-    """pg_receivewal's directory: the destination itself when local; else a spool uploaded after."""
-    from analytics_ops.backup_storage import local_path, upload
+def _store_segments(spool: Path, names: list[str], wal_dest: Any) -> None:
+    """Copy fetched segments into the WAL folder; a partial one there is dropped once it is complete."""
+    import shutil
 
-    local = local_path(wal_dest)
-    if local is not None:
-        local.mkdir(parents=True, exist_ok=True)
-        yield local
-        return
-    with tempfile.TemporaryDirectory(prefix="aops-wal-") as tmp:
-        yield Path(tmp)
-        upload(Path(tmp), wal_dest)
+    wal_dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        with (spool / name).open("rb") as source, (wal_dest / name).open("wb") as sink:
+            shutil.copyfileobj(source, sink, 1 << 20)
+    stored = {p.name for p in wal_dest.iterdir()}
+    for name in names:
+        if not name.endswith(".partial") and f"{name}.partial" in stored:
+            (wal_dest / f"{name}.partial").unlink()
 
 
 def segment_number(name: str) -> tuple[int, int]:
@@ -290,7 +292,10 @@ def recover(
             shutil.copytree(base, data, ignore=shutil.ignore_patterns(MANIFEST))
         wal.mkdir()
         with readable_folder(wal_dest) as segments:
-            for name in wal_segments([p.name for p in segments.iterdir()]):
+            names = wal_segments([p.name for p in segments.iterdir()])
+            for name in names:
+                if name.endswith(".partial") and name.removesuffix(".partial") in names:
+                    continue
                 # The newest segment may still be partial: recovery reads it under its full name.
                 shutil.copy2(segments / name, wal / name.removesuffix(".partial"))
         socket_dir.mkdir()
