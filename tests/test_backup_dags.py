@@ -115,12 +115,17 @@ def test_restore_plan_defaults_to_the_newest_verified_backup_and_a_separate_data
     assert plan.overwrite_production and plan.target_database == "analytics"
 
 
+def restore_databases() -> set[str]:
+    with admin_connect() as admin:
+        return {row[0] for row in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE 'aops_restore%'")}
+
+
 def test_restore_dag_refuses_bad_params_before_anything_runs(backups_under_test, some_data):  # noqa: F811
+    before = restore_databases()
     run = test_run(parse("analytics_restore"), run_conf={"tables": ["public.tasks"]})  # no backup yet
     found = states(run)
     assert found["check_params"] == ["failed"] and found["restore_tables"] == ["upstream_failed"]
-    with admin_connect() as admin:
-        assert not admin.execute("SELECT 1 FROM pg_database WHERE datname LIKE 'aops_restore_%'").fetchone()
+    assert restore_databases() == before  # nothing was created
 
 
 def test_restore_dag_into_a_separate_database_then_over_production_with_confirmation(backups_under_test, some_data):  # noqa: F811
