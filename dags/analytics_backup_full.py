@@ -80,13 +80,9 @@ def analytics_backup_full():
 
     @task
     def apply_retention() -> dict:
-        from analytics_ops.backup_jobs import log_task, run_retention
+        from analytics_ops.backup_jobs import apply_retention_now
 
-        return log_task(
-            "retention",
-            run_retention(datetime.now(UTC), application_name=_app("retention")),
-            application_name=_app("retention"),
-        )
+        return apply_retention_now(application_name=_app("retention"))
 
     verify_backup(dump_database()) >> apply_retention()
 

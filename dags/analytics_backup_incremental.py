@@ -99,13 +99,9 @@ def analytics_backup_incremental():
 
     @task
     def apply_retention() -> dict:
-        from analytics_ops.backup_jobs import log_task, run_retention
+        from analytics_ops.backup_jobs import apply_retention_now
 
-        return log_task(
-            "retention",
-            run_retention(datetime.now(UTC), application_name=_app("retention")),
-            application_name=_app("retention"),
-        )
+        return apply_retention_now(application_name=_app("retention"))
 
     take_base_backup(prepare_wal_slot()) >> fetch_wal() >> verify_restorable() >> apply_retention()
 

@@ -116,6 +116,15 @@ def run_retention(now: datetime, *, application_name: str) -> dict[str, Any]:
     return summary
 
 
+def apply_retention_now(*, application_name: str) -> dict[str, Any]:
+    """Both backup DAGs' last task: retention over the whole catalogue, logged like every task."""
+    return log_task(
+        "retention",
+        run_retention(datetime.now(UTC), application_name=application_name),
+        application_name=application_name,
+    )
+
+
 def prepare_wal_slot(*, application_name: str) -> dict[str, Any]:
     """The backup slot, created if missing and recreated if invalidated (then a base backup is due)."""
     from analytics_ops.db import connect
