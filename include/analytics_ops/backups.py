@@ -157,8 +157,7 @@ def verify_full_backup(
             admin.execute(drop)
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
             try:
-                with target.connect(options=options) as probe:
-                    pg_restore = find_binary("pg_restore", server_major(probe), settings.pg_bin_dir)
+                pg_restore = find_binary("pg_restore", server_major(admin), settings.pg_bin_dir)
                 jobs = max(1, min(settings.restore_jobs, os.cpu_count() or 1))
                 with client_env(target.with_dbname(scratch), application_name) as env:
                     run(

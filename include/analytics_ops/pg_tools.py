@@ -40,9 +40,23 @@ class PgTarget:
         return replace(self, dbname=dbname)
 
     def connect(self, **kwargs: Any) -> Any:
-        """A psycopg connection (the password passed in-process, never on a command line)."""
+        """A psycopg connection (the password passed in-process, never on a command line).
+
+        Like every suite session it carries `database.lock_timeout` and `statement_timeout` unless
+        the caller passes its own `options`.
+        """
         import psycopg
 
+        if "options" not in kwargs:
+            from analytics_ops.config import load_config
+            from analytics_ops.db import session_options
+
+            database = load_config().database
+            kwargs["options"] = session_options(
+                lock_timeout=database.lock_timeout,
+                statement_timeout=database.statement_timeout,
+                application_name="analytics-ops",
+            )
         return psycopg.connect(
             host=self.host, port=self.port, user=self.user, password=self.password, dbname=self.dbname, **kwargs
         )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import socket
@@ -164,9 +165,10 @@ def fetch_wal(target: PgTarget, wal_dest: Any, settings: Any, *, application_nam
     """Everything the slot holds, up to now, into `wal_dest` (complete segments, plus a partial one)."""
     with target.connect(autocommit=True) as conn:
         major = server_major(conn)
-        # Close the current segment so what was written until now is in a complete file; then one
-        # small record past it, flushed, so pg_receivewal sees data at its end position and stops at
-        # once (at a bare segment boundary it would wait for the next keepalive).
+        # Close the current segment so what was written until now is in a complete file. The end
+        # position is a small record past it; a second, transactional one (its commit is flushed)
+        # puts WAL beyond that end on the wire, so pg_receivewal stops at once. Without it, it waits
+        # for the next keepalive: 4-20 s per fetch instead of 0.3 s (measured).
         conn.execute("SELECT pg_switch_wal()")
         endpos = conn.execute("SELECT pg_logical_emit_message(false, 'analytics-ops', 'wal fetch')").fetchone()[0]
         conn.execute("SELECT pg_logical_emit_message(true, 'analytics-ops', 'wal fetch')")
@@ -339,8 +341,6 @@ def recover(
 
 
 def _hand_to(path: Path, os_user: str) -> None:
-    import os
-
     if os.geteuid() == 0:
         shutil.chown(path, os_user)
         for item in path.rglob("*"):
