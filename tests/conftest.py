@@ -204,3 +204,39 @@ def wait_for_replica(timeout: float = 20) -> None:
                 return
             time.sleep(0.05)
     raise AssertionError(f"replica did not replay up to {target} within {timeout}s")
+
+
+@pytest.fixture
+def backups_under_test(override_config, db):
+    """Backups under test: the tests' own WAL slot and a fast lock-wait timeout; an empty
+    catalogue and backup folder."""
+    import shutil
+
+    override_config({"backups": {"wal_slot": TEST_WAL_SLOT, "lock_wait_timeout": "2s", "dump_jobs": 2}})
+    db.execute("TRUNCATE ops.backups")
+    shutil.rmtree(BACKUP_ROOT, ignore_errors=True)
+    drop_test_slot()
+    yield db
+    drop_test_slot()  # an inactive slot would hold WAL (and the health check would flag it)
+
+
+def drop_test_slot() -> None:
+    with admin_connect() as admin:
+        admin.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+            (TEST_WAL_SLOT,),
+        )
+
+
+@pytest.fixture
+def some_data(empty_tasks):
+    db = empty_tasks
+    db.execute(
+        "INSERT INTO users (id, email, created_at) SELECT u, 'u' || u || '@example.com', now() "
+        "FROM generate_series(1, 200) AS u"
+    )
+    db.execute(
+        "INSERT INTO tasks (user_id, title, status, priority, created_at, updated_at) "
+        "SELECT 1 + i % 200, 'task ' || i, 'todo', 'low', now(), now() FROM generate_series(1, 5000) AS i"
+    )
+    return db

@@ -11,13 +11,12 @@ from analytics_ops.backup_catalog import BackupEntry
 from analytics_ops.restore import confirmation_phrase, plan_restore
 from tests.conftest import BACKUP_ROOT, PG_PASSWORD, TEST_DB, admin_connect
 from tests.dag_runs import test_run
-from tests.test_backups import backups_under_test, some_data  # noqa: F401 - fixtures
 from tests.test_maintenance_dags import parse, states
 
 pytestmark = pytest.mark.airflow_run
 
 
-def test_full_backup_dag_dumps_verifies_and_keeps_it(backups_under_test, some_data, capfd):  # noqa: F811
+def test_full_backup_dag_dumps_verifies_and_keeps_it(backups_under_test, some_data, capfd):
     db = some_data
     run = test_run(parse("analytics_backup_full"), logical_date=datetime(2026, 11, 20, 3, tzinfo=UTC))
     assert run.state == "success", states(run)
@@ -46,7 +45,7 @@ def test_full_backup_dag_dumps_verifies_and_keeps_it(backups_under_test, some_da
     assert rows == [("4000",)]
 
 
-def test_incremental_dag_takes_a_base_backup_then_only_wal(backups_under_test, capfd):  # noqa: F811
+def test_incremental_dag_takes_a_base_backup_then_only_wal(backups_under_test, capfd):
     db = backups_under_test
     first = test_run(parse("analytics_backup_incremental"), logical_date=datetime(2026, 11, 23, 0, tzinfo=UTC))
     assert first.state == "success", states(first)
@@ -120,7 +119,7 @@ def restore_databases() -> set[str]:
         return {row[0] for row in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE 'aops_restore%'")}
 
 
-def test_restore_dag_refuses_bad_params_before_anything_runs(backups_under_test, some_data):  # noqa: F811
+def test_restore_dag_refuses_bad_params_before_anything_runs(backups_under_test, some_data):
     before = restore_databases()
     run = test_run(parse("analytics_restore"), run_conf={"tables": ["public.tasks"]})  # no backup yet
     found = states(run)
@@ -128,7 +127,7 @@ def test_restore_dag_refuses_bad_params_before_anything_runs(backups_under_test,
     assert restore_databases() == before  # nothing was created
 
 
-def test_restore_dag_into_a_separate_database_then_over_production_with_confirmation(backups_under_test, some_data):  # noqa: F811
+def test_restore_dag_into_a_separate_database_then_over_production_with_confirmation(backups_under_test, some_data):
     db = some_data
     backup = test_run(parse("analytics_backup_full"), logical_date=datetime(2026, 11, 21, 3, tzinfo=UTC))
     assert backup.state == "success", states(backup)

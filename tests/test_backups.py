@@ -25,44 +25,9 @@ from analytics_ops.config import load_config
 from analytics_ops.db import connect
 from analytics_ops.pg_tools import pg_target
 from analytics_ops.wal_backups import WalChainBroken, check_chain, recover
-from tests.conftest import BACKUP_ROOT, PG_PASSWORD, TEST_DB, TEST_WAL_SLOT, admin_connect
+from tests.conftest import BACKUP_ROOT, PG_PASSWORD, TEST_DB, TEST_WAL_SLOT, admin_connect, drop_test_slot
 
 APP = "analytics-ops:backup-test"
-
-
-@pytest.fixture
-def backups_under_test(override_config, db):
-    """The tests' own WAL slot and a fast lock-wait timeout; an empty catalogue and backup folder."""
-    import shutil
-
-    override_config({"backups": {"wal_slot": TEST_WAL_SLOT, "lock_wait_timeout": "2s", "dump_jobs": 2}})
-    db.execute("TRUNCATE ops.backups")
-    shutil.rmtree(BACKUP_ROOT, ignore_errors=True)
-    drop_test_slot()
-    yield db
-    drop_test_slot()  # an inactive slot would hold WAL (and the health check would flag it)
-
-
-def drop_test_slot() -> None:
-    with admin_connect() as admin:
-        admin.execute(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
-            (TEST_WAL_SLOT,),
-        )
-
-
-@pytest.fixture
-def some_data(empty_tasks):
-    db = empty_tasks
-    db.execute(
-        "INSERT INTO users (id, email, created_at) SELECT u, 'u' || u || '@example.com', now() "
-        "FROM generate_series(1, 200) AS u"
-    )
-    db.execute(
-        "INSERT INTO tasks (user_id, title, status, priority, created_at, updated_at) "
-        "SELECT 1 + i % 200, 'task ' || i, 'todo', 'low', now(), now() FROM generate_series(1, 5000) AS i"
-    )
-    return db
 
 
 def catalogue_row(db, backup_id: str) -> tuple:
