@@ -43,15 +43,17 @@ def use_database(dbname: str) -> None:
 
 def ensure_database(dbname: str) -> bool:
     """Create `dbname` with the schema applied; True if it was created now."""
-    from psycopg import sql
 
     from analytics_ops.db import connect
     from analytics_ops.migrations import apply_migrations
 
     with admin_connect() as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    if not exists:
+        # The deployment's superuser bootstrap creates it, owned by the suite's limited role (which
+        # is what every benchmark connects as: AOPS_LOCAL_PG_USER), with its extensions.
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        subprocess.run([os.path.join(root, "scripts", "stack.sh"), "bootstrap-db", dbname], check=True)
     use_database(dbname)
     with connect() as conn:
         apply_migrations(conn)

@@ -6,6 +6,7 @@
 #   scripts/stack.sh up        start whatever is not running yet (idempotent)
 #   scripts/stack.sh down      stop what `up` started
 #   scripts/stack.sh status    one line per service
+#   scripts/stack.sh bootstrap-db NAME   the role bootstrap for another database (tests, benchmarks)
 #
 # Ports: primary $AOPS_PG_PORT (default 25432), replica $AOPS_REPLICA_PORT (25433), Redis
 # $AOPS_REDIS_PORT (26379), Slack stand-in $AOPS_SLACK_PORT (26390): below Linux's ephemeral range
@@ -15,7 +16,11 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# The stack's superuser: only the bootstrap and the tests' arranging sessions use it. Everything the
+# suite does connects as OPS_ROLE, the limited role of deploy/bootstrap.sh (docs/roles.md).
 PG_USER=aops_admin
+OPS_ROLE=analytics_ops
+REPLICATION_ROLE=replicator
 PG_DB=analytics
 REPLICATION_SLOT=aops_replica
 
@@ -115,16 +120,28 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 log_min_messages = warning
+# Every session names its role in the log: the tests check that the suite never connects as a superuser.
+log_connections = on
 EOF
     echo "host replication all 127.0.0.1/32 scram-sha-256" >> "$data/pg_hba.conf"
   fi
   port_busy "$PG_PORT" && die "port $PG_PORT is taken by another program; set AOPS_PG_PORT to a free port"
   log "starting primary on $PG_PORT"
   as_user "$USER_" "$PG_BIN/pg_ctl" -D "$data" -l "$STACK/log/primary.log" -w -t 60 start >/dev/null
-  if ! as_user "$USER_" "$PG_BIN/psql" -h "$STACK/run" -p "$PG_PORT" -U "$PG_USER" -d postgres -Atqc \
-      "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -q 1; then
-    as_user "$USER_" "$PG_BIN/psql" -h "$STACK/run" -p "$PG_PORT" -U "$PG_USER" -d postgres -qc "CREATE DATABASE $PG_DB" >/dev/null
-  fi
+  bootstrap "$PG_DB" >/dev/null
+}
+
+# deploy/bootstrap.sh, the one the compose deployment runs too, as the stack's superuser on its
+# socket, for the given database(s). Run as the invoking user (root may read a checkout the
+# servers' user cannot): the socket's trust authentication lets it in as the superuser.
+# Assignments before the command, not `env`: the passwords never appear on an argv.
+bootstrap() {
+  PATH="$PG_BIN:$PATH" PGHOST="$STACK/run" PGPORT="$PG_PORT" PGUSER="$PG_USER" PGAPPNAME=aops-bootstrap \
+    PGDATABASE=postgres PGDATA="$STACK/pg/primary" ANALYTICS_DB="$1" ANALYTICS_HBA_ADDRESS=127.0.0.1/32 \
+    ANALYTICS_OPS_ROLE="$OPS_ROLE" ANALYTICS_REPLICATION_ROLE="$REPLICATION_ROLE" \
+    ANALYTICS_OPS_PASSWORD="$(cat "$STACK/secrets/ops_password")" \
+    ANALYTICS_REPLICATION_PASSWORD="$(cat "$STACK/secrets/replication_password")" \
+    bash "$ROOT/deploy/bootstrap.sh"
 }
 
 start_replica() {
@@ -136,8 +153,9 @@ start_replica() {
     # Drop a slot left over from an earlier replica so the new one starts clean.
     as_user "$USER_" "$PG_BIN/psql" -h "$STACK/run" -p "$PG_PORT" -U "$PG_USER" -d postgres -qAtc \
       "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$REPLICATION_SLOT' AND NOT active" >/dev/null
+    # As the replication role, like a replica of the compose deployment (-R: primary_conninfo names it).
     as_user "$USER_" env PGPASSFILE="$STACK/secrets/pgpass" "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" \
-      -U "$PG_USER" -D "$data" -R -X stream -C -S "$REPLICATION_SLOT" -c fast
+      -U "$REPLICATION_ROLE" -D "$data" -R -X stream -C -S "$REPLICATION_SLOT" -c fast
     cat >> "$data/postgresql.auto.conf" <<EOF
 port = $REPLICA_PORT
 hot_standby_feedback = on
@@ -185,7 +203,9 @@ start_slack_receiver() {
 write_env() {
   # Connections for Airflow, as environment variables. A variable the user already set (pointing at
   # real servers) wins over the local stack's. The file holds the local password: mode 600.
-  local pw; pw=$(cat "$STACK/secrets/pg_password")
+  # The suite's limited role. The superuser's password stays in the secrets folder, for the tests'
+  # arranging sessions only: no process started through scripts/with-env (Airflow, the demo) gets it.
+  local pw; pw=$(cat "$STACK/secrets/ops_password")
   local token; token=$(cat "$STACK/secrets/slack_token")
   local env=$STACK/stack.env
   umask 077
@@ -195,13 +215,14 @@ export AOPS_STACK_DIR='$STACK'
 export AOPS_LOCAL_PG_PORT='$PG_PORT'
 export AOPS_LOCAL_REPLICA_PORT='$REPLICA_PORT'
 export AOPS_LOCAL_REDIS_PORT='$REDIS_PORT'
-export AOPS_LOCAL_PG_USER='$PG_USER'
+export AOPS_LOCAL_PG_USER='$OPS_ROLE'
 export AOPS_LOCAL_PG_PASSWORD='$pw'
+export AOPS_LOCAL_SUPERUSER='$PG_USER'
 export AOPS_LOCAL_PG_BIN='$PG_BIN'
 export AOPS_LOCAL_SLACK_PORT='$SLACK_PORT'
 export AOPS_LOCAL_SLACK_TOKEN='$token'
-[ -n "\${AIRFLOW_CONN_ANALYTICS_DB:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB='{"conn_type": "postgres", "host": "127.0.0.1", "port": $PG_PORT, "login": "$PG_USER", "password": "$pw", "schema": "$PG_DB"}'
-[ -n "\${AIRFLOW_CONN_ANALYTICS_DB_REPLICA:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB_REPLICA='{"conn_type": "postgres", "host": "127.0.0.1", "port": $REPLICA_PORT, "login": "$PG_USER", "password": "$pw", "schema": "$PG_DB"}'
+[ -n "\${AIRFLOW_CONN_ANALYTICS_DB:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB='{"conn_type": "postgres", "host": "127.0.0.1", "port": $PG_PORT, "login": "$OPS_ROLE", "password": "$pw", "schema": "$PG_DB"}'
+[ -n "\${AIRFLOW_CONN_ANALYTICS_DB_REPLICA:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB_REPLICA='{"conn_type": "postgres", "host": "127.0.0.1", "port": $REPLICA_PORT, "login": "$OPS_ROLE", "password": "$pw", "schema": "$PG_DB"}'
 [ -n "\${AIRFLOW_CONN_SLACK_OPS:-}" ] || export AIRFLOW_CONN_SLACK_OPS='{"conn_type": "slackwebhook", "password": "http://127.0.0.1:$SLACK_PORT/services/$token"}'
 [ -n "\${AIRFLOW_CONN_ANALYTICS_REDIS:-}" ] || export AIRFLOW_CONN_ANALYTICS_REDIS='{"conn_type": "redis", "host": "127.0.0.1", "port": $REDIS_PORT, "extra": {"db": 0}}'
 EOF
@@ -240,10 +261,15 @@ prepare_dirs() {
     (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$STACK/secrets/pg_password")
     cp "$STACK/secrets/pg_password" "$STACK/secrets/pg_password.initdb"
   fi
+  local name
+  for name in ops_password replication_password; do
+    [ -f "$STACK/secrets/$name" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$STACK/secrets/$name")
+  done
   if [ ! -f "$STACK/secrets/slack_token" ]; then
     (umask 077; printf 'T0LOCAL/B0LOCAL/%s' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$STACK/secrets/slack_token")
   fi
-  (umask 077; printf '127.0.0.1:*:*:%s:%s\n' "$PG_USER" "$(cat "$STACK/secrets/pg_password")" > "$STACK/secrets/pgpass")
+  (umask 077; printf '127.0.0.1:*:*:%s:%s\n127.0.0.1:*:*:%s:%s\n' "$PG_USER" "$(cat "$STACK/secrets/pg_password")" \
+    "$REPLICATION_ROLE" "$(cat "$STACK/secrets/replication_password")" > "$STACK/secrets/pgpass")
   if [ "$(id -u)" -eq 0 ]; then
     chown -R "$USER_" "$STACK/pg" "$STACK/run" "$STACK/log" "$STACK/redis" "$STACK/secrets"
     chmod 700 "$STACK/run"
@@ -302,8 +328,21 @@ cmd_status() {
   done
 }
 
+# Bootstrap another database of the stack (the tests' and the benchmarks' own): as the superuser,
+# the same deploy/bootstrap.sh as the analytics database. Creates it when missing.
+cmd_bootstrap_db() {
+  [ -n "${1:-}" ] || die "usage: $0 bootstrap-db DATABASE"
+  PG_BIN=$(pg_bindir) || die "PostgreSQL not installed"
+  USER_=$(service_user)
+  STACK=$(stack_dir)
+  choose_ports
+  pg_running "$STACK/pg/primary" || die "the primary is not running: scripts/stack.sh up"
+  bootstrap "$1" >/dev/null
+}
+
 case "${1:-}" in
   install) cmd_install ;;
+  bootstrap-db) cmd_bootstrap_db "${2:-}" ;;
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;

@@ -1,8 +1,15 @@
 """Shared fixtures: a fresh test database on the local stack's real primary (and its replica).
 
 Tests run through `scripts/with-env` (see `make test`), which exports the local stack's ports and
-password. Whatever connections the user exported for real servers, tests only ever talk to a
-database called `aops_test` on the local stack, created anew for each session.
+the suite's limited role. Whatever connections the user exported for real servers, tests only ever
+talk to a database called `aops_test` on the local stack, created anew for each session by the same
+superuser bootstrap as the deployment's (`scripts/stack.sh bootstrap-db`, deploy/bootstrap.sh).
+
+Everything the code under test does, and what tests arrange through `db`, connects as the limited
+role (`analytics_ops`). Only `superuser_connect` is the stack's superuser, for what a limited role
+may not do to arrange a test (pause a replica's replay, change a server setting, drop a slot of
+another role's); its sessions carry SUPERUSER_APP so the connection audit
+(tests/test_least_privilege.py) can tell them from the suite's.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +41,10 @@ REPLICA_PORT = int(_require("AOPS_LOCAL_REPLICA_PORT"))
 REDIS_PORT = int(_require("AOPS_LOCAL_REDIS_PORT"))
 PG_USER = _require("AOPS_LOCAL_PG_USER")
 PG_PASSWORD = _require("AOPS_LOCAL_PG_PASSWORD")
+SUPERUSER = _require("AOPS_LOCAL_SUPERUSER")
+STACK_DIR = Path(_require("AOPS_STACK_DIR"))
+SUPERUSER_APP = "aops-tests-superuser"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pg_conn_json(port: int, dbname: str = TEST_DB) -> str:
@@ -60,18 +72,17 @@ os.environ["AIRFLOW_CONN_ANALYTICS_REDIS"] = json.dumps(
 
 # dag.test() serializes a DAG from the DAG bundle that holds it: the suite's DAGs, plus the DAGs
 # that only tests run (tests/dags).
-_ROOT = Path(__file__).resolve().parents[1]
 os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
     [
         {
             "name": "dags-folder",
             "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(_ROOT / "dags")},
+            "kwargs": {"path": str(ROOT / "dags")},
         },
         {
             "name": "test-dags",
             "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(_ROOT / "tests" / "dags")},
+            "kwargs": {"path": str(ROOT / "tests" / "dags")},
         },
     ]
 )
@@ -79,7 +90,7 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
 # Backups the tests take go to a folder of this session on the local stack's disk (readable by the
 # stack's OS user, who runs the recovery drills' servers), removed at the end; the tests' WAL slot
 # is their own too (see `backups_under_test`).
-BACKUP_ROOT = Path(_require("AOPS_STACK_DIR")) / "test-backups" / secrets.token_hex(4)
+BACKUP_ROOT = STACK_DIR / "test-backups" / secrets.token_hex(4)
 os.environ["ANALYTICS_OPS_BACKUP_DESTINATION"] = BACKUP_ROOT.as_uri()
 TEST_WAL_SLOT = "aops_test_backup_wal"
 
@@ -90,15 +101,55 @@ os.environ["AIRFLOW_CONN_SLACK_OPS"] = json.dumps({"conn_type": "slackwebhook", 
 
 
 def admin_connect(dbname: str = "postgres", port: int = PG_PORT) -> Any:
+    """An autocommit session as the suite's limited role, for arranging and inspecting data."""
     import psycopg
 
     return psycopg.connect(
-        host="127.0.0.1", port=port, user=PG_USER, password=PG_PASSWORD, dbname=dbname, autocommit=True
+        host="127.0.0.1",
+        port=port,
+        user=PG_USER,
+        password=PG_PASSWORD,
+        dbname=dbname,
+        autocommit=True,
+        application_name="aops-tests",
     )
 
 
+def superuser_connect(dbname: str = "postgres", port: int = PG_PORT) -> Any:
+    """An autocommit session as the stack's superuser: only for what the limited role may not do."""
+    import psycopg
+
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=port,
+        user=SUPERUSER,
+        password=(STACK_DIR / "secrets" / "pg_password").read_text().strip(),
+        dbname=dbname,
+        autocommit=True,
+        application_name=SUPERUSER_APP,
+    )
+
+
+def bootstrap_database(name: str) -> None:
+    """The deployment's superuser bootstrap for database `name` (created when missing)."""
+    subprocess.run([str(ROOT / "scripts" / "stack.sh"), "bootstrap-db", name], check=True, timeout=120)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `runs_last` (the connection audit) run after every other collected test."""
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+
+
 @pytest.fixture(scope="session", autouse=True)
-def test_database() -> Iterator[str]:
+def connection_log_offsets() -> dict[str, int]:
+    """Where the local stack's server logs stood when the test session began (the connection audit)."""
+    from tests.test_least_privilege import log_offsets
+
+    return log_offsets()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_database(connection_log_offsets: dict[str, int]) -> Iterator[str]:
     """A fresh `aops_test` database with every migration applied.
 
     Its time zone is deliberately not UTC: day boundaries must come from the SQL, not the session.
@@ -108,9 +159,10 @@ def test_database() -> Iterator[str]:
     from analytics_ops.db import connect
     from analytics_ops.migrations import apply_migrations
 
-    with admin_connect() as conn:
+    with superuser_connect() as conn:  # whoever owned it before (a stack from before the role model)
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEST_DB)))
+    bootstrap_database(TEST_DB)
+    with admin_connect() as conn:
         conn.execute(sql.SQL("ALTER DATABASE {} SET timezone = 'Asia/Kolkata'").format(sql.Identifier(TEST_DB)))
     with connect() as conn:
         apply_migrations(conn)

@@ -25,7 +25,15 @@ from analytics_ops.config import load_config
 from analytics_ops.db import connect
 from analytics_ops.pg_tools import pg_target
 from analytics_ops.wal_backups import WalChainBroken, check_chain, recover
-from tests.conftest import BACKUP_ROOT, PG_PASSWORD, TEST_DB, TEST_WAL_SLOT, admin_connect, drop_test_slot
+from tests.conftest import (
+    BACKUP_ROOT,
+    PG_PASSWORD,
+    TEST_DB,
+    TEST_WAL_SLOT,
+    admin_connect,
+    drop_test_slot,
+    superuser_connect,
+)
 
 APP = "analytics-ops:backup-test"
 
@@ -289,7 +297,7 @@ def test_a_recreated_slot_starts_a_new_chain_that_recovers(backups_under_test):
     assert old_end.endswith(".partial")
     drop_test_slot()  # as if the server had invalidated it
     make_wal(db, 3)  # WAL the new slot never sees ...
-    with admin_connect() as admin:
+    with superuser_connect() as admin:
         admin.execute("CHECKPOINT")  # ... and that the primary removes
         admin.execute("CHECKPOINT")
 

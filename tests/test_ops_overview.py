@@ -237,10 +237,10 @@ def test_suite_dags_come_from_the_tag_with_their_newest_run() -> None:
     from airflow.utils.session import create_session
 
     from analytics_ops.dag_defaults import SUITE_TAG
-    from tests.conftest import _ROOT
+    from tests.conftest import ROOT
     from tests.dag_runs import test_run
 
-    bag = DagBag(dag_folder=str(_ROOT / "dags" / "analytics_stuck_work.py"))
+    bag = DagBag(dag_folder=str(ROOT / "dags" / "analytics_stuck_work.py"))
     run = test_run(bag.get_dag("analytics_stuck_work"))
     with create_session() as session:
         section = suite_dag_runs(session, ui_base="")

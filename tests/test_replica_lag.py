@@ -12,7 +12,7 @@ import pytest
 
 from analytics_ops.config import ReplicationSettings
 from analytics_ops.replication import ReplicaLagTrigger, judge, lags_from_primary, measure
-from tests.conftest import REPLICA_PORT, admin_connect
+from tests.conftest import REPLICA_PORT, superuser_connect
 from tests.dag_runs import test_run
 
 TIGHT = ReplicationSettings(
@@ -26,7 +26,7 @@ TIGHT = ReplicationSettings(
 
 @contextmanager
 def replay_paused() -> Iterator[None]:
-    with admin_connect(port=REPLICA_PORT) as replica:
+    with superuser_connect(port=REPLICA_PORT) as replica:  # pausing replay takes a superuser
         replica.execute("SELECT pg_wal_replay_pause()")
         try:
             yield
@@ -83,7 +83,7 @@ def test_paused_replay_keeps_the_gate_closed_until_resumed(db):
         trigger = ReplicaLagTrigger(
             primary_conn_id="analytics_db", settings=TIGHT.model_dump(mode="json"), deadline=time.time() + 60
         )
-        with admin_connect(port=REPLICA_PORT) as replica:
+        with superuser_connect(port=REPLICA_PORT) as replica:  # pausing replay takes a superuser
             replica.execute("SELECT pg_wal_replay_pause()")
             write_wal(db)
             events = trigger.run()

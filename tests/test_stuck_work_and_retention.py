@@ -12,7 +12,7 @@ from analytics_ops.config import RetentionPolicy
 from analytics_ops.db import connect
 from analytics_ops.retention import apply_policy
 from analytics_ops.stuck_work import fail_stuck_jobs, terminate_idle_in_transaction
-from tests.conftest import PG_PASSWORD, PG_PORT
+from tests.conftest import PG_PASSWORD, PG_PORT, PG_USER, TEST_DB, superuser_connect
 
 
 @pytest.fixture
@@ -50,11 +50,16 @@ def test_only_jobs_processing_for_too_long_are_failed(jobs):
     assert message == "Cancelled by analytics-ops: stuck in processing for over 30 minutes (runbook 002, INC-003)"
 
 
-def _session(application_name: str, in_transaction: bool) -> psycopg.Connection:
-    conn = psycopg.connect(
-        host="127.0.0.1", port=PG_PORT, user="aops_admin", password=PG_PASSWORD, dbname="aops_test",
-        application_name=application_name,
-    )  # fmt: skip
+def _session(application_name: str, in_transaction: bool, *, superuser: bool = False) -> psycopg.Connection:
+    if superuser:
+        conn = superuser_connect(TEST_DB)
+        conn.autocommit = False
+        conn.execute("SELECT set_config('application_name', %s, false)", (application_name,))
+    else:
+        conn = psycopg.connect(
+            host="127.0.0.1", port=PG_PORT, user=PG_USER, password=PG_PASSWORD, dbname=TEST_DB,
+            application_name=application_name,
+        )  # fmt: skip
     conn.execute("SELECT 1")
     if not in_transaction:
         conn.commit()
@@ -67,17 +72,23 @@ def test_only_foreign_sessions_idle_in_a_transaction_too_long_are_terminated():
         "analytics-ops:some-task": _session("analytics-ops:some-task", in_transaction=True),
         "payments-worker-1": _session("payments-worker-1", in_transaction=True),
         "plain-idle": _session("plain-idle", in_transaction=False),
+        # The suite's role (pg_signal_backend) may not signal a superuser's session: it is reported,
+        # and the others are still terminated in the same run.
+        "dba-console": _session("dba-console", in_transaction=True, superuser=True),
     }
     time.sleep(1.2)
     fresh = _session("victim-but-fresh", in_transaction=True)
     try:
         with connect() as conn:
             acted = terminate_idle_in_transaction(conn, timedelta(seconds=1), allow=["payments-"])
-        assert [a["application_name"] for a in acted] == ["victim-app"]
-        assert acted[0]["terminated"] is True
+        by_app = {a["application_name"]: a for a in acted}
+        assert sorted(by_app) == ["dba-console", "victim-app"]
+        assert by_app["victim-app"]["terminated"] is True and "skipped_because" not in by_app["victim-app"]
+        assert by_app["dba-console"]["terminated"] is False
+        assert "superuser" in by_app["dba-console"]["skipped_because"]
         with pytest.raises(psycopg.OperationalError):
             sessions["victim-app"].execute("SELECT 1")
-        for name in ("analytics-ops:some-task", "payments-worker-1", "plain-idle"):
+        for name in ("analytics-ops:some-task", "payments-worker-1", "plain-idle", "dba-console"):
             assert sessions[name].execute("SELECT 1").fetchone() == (1,), name
         assert fresh.execute("SELECT 1").fetchone() == (1,)
     finally:

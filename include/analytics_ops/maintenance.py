@@ -25,6 +25,29 @@ from typing import Any
 from analytics_ops.config import MaintenanceSettings
 
 
+class MaintenancePrivilegeMissing(Exception):
+    """The suite's role may not VACUUM or REINDEX a relation it was asked to maintain."""
+
+
+def require_maintain(conn: Any, relation: str, what: str) -> None:
+    """Raise, naming the grant that is missing, unless the session may `what` (VACUUM, REINDEX) `relation`.
+
+    Asked before the statement because VACUUM without the right only warns and skips the table,
+    which would leave a green task that did nothing.
+    """
+    from analytics_ops.db import sql_file
+
+    row = conn.execute(sql_file("maintenance/may_maintain"), {"relation": relation}).fetchone()
+    if row is None or row[1]:
+        return  # gone since it was planned: the statement itself says so
+    role = conn.execute("SELECT current_user").fetchone()[0]
+    raise MaintenancePrivilegeMissing(
+        f"{role} may not {what} {relation}, owned by {row[0]}: on PostgreSQL 17 and later grant it pg_maintain "
+        f"(or MAINTAIN on the table); before 17 make it a member of {row[0]} "
+        f"(ANALYTICS_MAINTAINED_OWNERS={row[0]} in deploy/bootstrap.sh). See docs/roles.md."
+    )
+
+
 @dataclass(frozen=True)
 class TableHealth:
     schemaname: str
@@ -100,6 +123,7 @@ def vacuum_table(conn: Any, table: str) -> dict[str, Any]:
     """VACUUM (ANALYZE) one table on an autocommit connection; dead tuples and size before/after."""
     from psycopg import sql
 
+    require_maintain(conn, table, "VACUUM")
     before = _health_of(conn, table)
     started = time.perf_counter()
     conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(_ident(table)))
@@ -128,6 +152,7 @@ def reindex_index(conn: Any, index: str) -> dict[str, Any]:
     """REINDEX INDEX CONCURRENTLY on an autocommit connection; size before/after."""
     from psycopg import sql
 
+    require_maintain(conn, index, "REINDEX")
     before = _index_bytes(conn, index)
     started = time.perf_counter()
     conn.execute(sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(_ident(index)))

@@ -38,8 +38,33 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
     return sorted(directory.glob("*.sql"))
 
 
+# Created by the superuser bootstrap (sql/bootstrap/database.sql): neither is `trusted`, so the
+# suite's role may not create them. Migration 006's `CREATE EXTENSION IF NOT EXISTS` is then a no-op.
+REQUIRED_EXTENSIONS = ("pg_stat_statements", "pgstattuple")
+
+
+class BootstrapMissing(RuntimeError):
+    """The database lacks what only the superuser bootstrap can give it."""
+
+
+def check_bootstrap(conn: Any) -> None:
+    """Raise, saying what to run, when the database was not bootstrapped (docs/roles.md)."""
+    present = {
+        r[0]
+        for r in conn.execute("SELECT extname FROM pg_extension WHERE extname = ANY(%s)", (list(REQUIRED_EXTENSIONS),))
+    }
+    conn.rollback()
+    missing = [name for name in REQUIRED_EXTENSIONS if name not in present]
+    if missing:
+        raise BootstrapMissing(
+            f"extension(s) {', '.join(missing)} missing in database {conn.info.dbname}: only a superuser may create "
+            "them. Run deploy/bootstrap.sh as the superuser (ANALYTICS_DB=" + conn.info.dbname + "), see docs/roles.md"
+        )
+
+
 def apply_migrations(conn: Any, directory: Path = MIGRATIONS_DIR) -> MigrationResult:
     """Apply what is new. `conn` is a psycopg connection outside autocommit."""
+    check_bootstrap(conn)
     with conn.cursor() as cur:
         # Serialize concurrent appliers (two `make test` runs, or a scheduler and a CLI).
         cur.execute("SELECT pg_advisory_xact_lock(4200)")

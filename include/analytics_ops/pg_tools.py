@@ -9,6 +9,7 @@ anything else. Errors carry the tool's stderr with the password stripped.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -152,3 +153,51 @@ def as_os_user(argv: Sequence[str], os_user: str) -> list[str]:
 
 def server_major(conn: Any) -> int:
     return int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+
+
+# A pg_restore --list entry that creates an extension, or comments on one.
+_EXTENSION_ENTRY = re.compile(r"^\d+; \d+ \d+ (?:EXTENSION - |COMMENT - EXTENSION )\"?([^\s\"]+)")
+
+
+def without_extensions(toc: str, creatable: set[str]) -> tuple[str, list[str]]:
+    """The table of contents of `pg_restore --list` with every extension the restoring role may not
+    create (and its comment) commented out; and the names left out.
+
+    Only a superuser may create an extension that is not marked trusted (pg_stat_statements,
+    pgstattuple, ...). Written by hand because pg_restore has no option to leave extensions out
+    (`--list`/`--use-list` is its documented way to choose entries).
+    """
+    lines, skipped = [], []
+    for line in toc.splitlines():
+        match = _EXTENSION_ENTRY.match(line)
+        if match and match.group(1) not in creatable:
+            lines.append(";" + line)
+            if match.group(1) not in skipped:
+                skipped.append(match.group(1))
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n", skipped
+
+
+def creatable_extensions(conn: Any) -> set[str]:
+    """Extensions the session's role may create: all of them for a superuser, else the trusted ones."""
+    return {
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM pg_available_extension_versions GROUP BY name "
+            "HAVING bool_or(trusted) OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+        )
+    }
+
+
+@contextmanager
+def restore_list(
+    pg_restore: str, folder: Path, env: dict[str, str], target: PgTarget, creatable: set[str]
+) -> Iterator[tuple[str, list[str]]]:
+    """`--use-list=<file>` for pg_restore of `folder` without the extensions the role may not create,
+    and their names. The file lives as long as the block."""
+    toc, skipped = without_extensions(run([pg_restore, "--list", str(folder)], env, target), creatable)
+    with tempfile.TemporaryDirectory(prefix="aops-toc-") as tmp:
+        path = Path(tmp) / "restore.list"
+        path.write_text(toc)
+        yield f"--use-list={path}", skipped

@@ -5,12 +5,17 @@
 - A session idle in a transaction for longer than `stuck_work.idle_in_transaction_limit` (it holds
   locks and snapshots, blocking VACUUM) is terminated, in this database only, never the suite's own
   sessions (`application_name` starting `analytics-ops`) nor those of `allow_applications`.
+  A superuser's session is reported and left alone: the suite's role (`pg_signal_backend`) may not
+  signal it, and trying would fail the statement for every other session too.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 STUCK_MESSAGE = "Cancelled by analytics-ops: stuck in processing for over {minutes} minutes (runbook 002, INC-003)"
 
@@ -34,7 +39,20 @@ def terminate_idle_in_transaction(conn: Any, limit: timedelta, allow: list[str])
         {"limit": limit, "allow": ["analytics-ops", *allow]},
     ).fetchall()
     conn.commit()
-    return [
+    sessions = [
         {"pid": r[0], "user": r[1], "application_name": r[2], "idle_since": r[3].isoformat(), "terminated": r[4]}
+        | ({"skipped_because": r[5]} if r[5] else {})
         for r in rows
     ]
+    for session in sessions:
+        if "skipped_because" in session:
+            # Reported, not failed: only a superuser may end it, and the on-call should know it is there.
+            log.warning(
+                "not terminated: pid %s (user %s, application %r) idle in a transaction since %s: %s",
+                session["pid"],
+                session["user"],
+                session["application_name"],
+                session["idle_since"],
+                session["skipped_because"],
+            )
+    return sessions
