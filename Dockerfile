@@ -10,7 +10,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 USER airflow
 
-# The same pins as `make venv`: requirements.txt resolved against constraints.txt.
+# The runtime pins only (Airflow, its providers, the Celery provider among them, the suite's
+# libraries), resolved against the same constraints.txt as `make venv`. The development tools in
+# requirements-dev.txt (pytest, linters, playwright, the compose validator) stay out of the image.
 COPY --chown=airflow:0 requirements.txt constraints.txt /opt/airflow/requirements/
 RUN pip install --no-cache-dir -r /opt/airflow/requirements/requirements.txt \
       -c /opt/airflow/requirements/constraints.txt

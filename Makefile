@@ -19,13 +19,14 @@ help:
 	@echo "make docs           regenerate docs/configuration.md and the per-DAG part of docs/on-call.md"
 	@echo "make bench          benchmarks against raw baselines (writes to stdout; see docs/benchmarks.md)"
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+# Developers and CI get the tools too (requirements-dev.txt includes requirements.txt, the image's pins).
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
 	  || { echo "install Python 3.11 (and python3.11-venv) and run again, or set PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV) \
 	  || { echo "python -m venv failed: install the venv module (apt-get install python3.11-venv)"; exit 1; }
 	$(VENV)/bin/python -m pip install -q --upgrade pip==25.3
-	$(VENV)/bin/python -m pip install -q -r requirements.txt -c constraints.txt
+	$(VENV)/bin/python -m pip install -q -r requirements-dev.txt -c constraints.txt
 	$(VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null \
 	  || $(VENV)/bin/python -m pip install -q --no-deps -e .
 	@touch $@
