@@ -34,13 +34,15 @@ cmd_install() {
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v redis-benchmark >/dev/null || missing+=(redis-tools)
   command -v psql >/dev/null || missing+=(postgresql-client)
+  # The SFTP server the backup tests write to (tests/test_backups.py starts its own sshd, never port 22).
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     die "missing packages: ${missing[*]}. Install them with: sudo apt-get install -y ${missing[*]}"
   fi
   log "installing ${missing[*]} with apt-get"
-  # Debian's packages start a cluster on 5432 and a Redis on 6379 when installed. We run our own on
-  # other ports, so keep the package scripts from creating or starting anything.
+  # Debian's packages start a cluster on 5432, a Redis on 6379 and an sshd on 22 when installed. We
+  # run our own on other ports, so keep the package scripts from creating or starting anything.
   if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
     mkdir -p /etc/postgresql-common
     echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
