@@ -44,6 +44,8 @@ cmd_install() {
   # docker.io, Docker's engine, which the project does not use.
   local tools=()
   command -v docker-compose >/dev/null || tools+=(docker-compose)
+  # The SFTP server the backup tests write to (tests/conftest.py starts its own sshd, never on port 22).
+  [ -x /usr/sbin/sshd ] || tools+=(openssh-server)
   [ ${#missing[@]} -eq 0 ] && [ ${#tools[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     [ ${#tools[@]} -eq 0 ] || log "missing test tools: ${tools[*]}. Install them with:" \
@@ -53,8 +55,8 @@ cmd_install() {
   fi
   local all=("${missing[@]}" "${tools[@]}")
   log "installing ${all[*]} with apt-get"
-  # Debian's packages start a cluster on 5432 and a Redis on 6379 when installed. We run our own on
-  # other ports, so keep the package scripts from creating or starting anything.
+  # Debian's packages start a cluster on 5432, a Redis on 6379 and an sshd on 22 when installed. We
+  # run our own on other ports, so keep the package scripts from creating or starting anything.
   if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
     mkdir -p /etc/postgresql-common
     echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf

@@ -292,3 +292,122 @@ def some_data(empty_tasks):
         "SELECT 1 + i % 200, 'task ' || i, 'todo', 'low', now(), now() FROM generate_series(1, 5000) AS i"
     )
     return db
+
+
+SFTP_CONN_ID = "aops_test_backup_sftp"
+
+
+class SftpServer:
+    """A real OpenSSH sshd (Debian's openssh-server) serving SFTP on a loopback port, key auth only."""
+
+    def __init__(self, root: Path, port: int, user: str, client_key: str, host_key: str) -> None:
+        self.root, self.port, self.user = root, port, user
+        self.client_key, self.host_key = client_key, host_key
+        self.data = root / "data"
+
+    def connection_json(self, **changes: Any) -> str:
+        conn = {
+            "conn_type": "sftp",
+            "host": "127.0.0.1",
+            "port": self.port,
+            "login": self.user,
+            "extra": {"private_key": self.client_key, "host_key": self.host_key},
+        }
+        return json.dumps(_deep_merge(conn, changes))
+
+    def url(self, folder: str) -> str:
+        return f"sftp://127.0.0.1{self.data / folder}"
+
+
+@pytest.fixture(scope="session")
+def sftp_server() -> Iterator[SftpServer]:
+    """sshd on a free 127.0.0.1 port with its own host key and one authorized key, made for this
+    session in a folder under the stack, serving SFTP only, as the unprivileged user the stack's
+    servers run as (never as root: a non-root sshd only logs in its own user, which is all we need).
+    Stopped, and its folder removed, at the end."""
+    import contextlib
+    import getpass
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    from analytics_ops.config import load_config
+    from analytics_ops.pg_tools import as_os_user
+
+    sshd = Path("/usr/sbin/sshd")
+    if not sshd.exists():
+        pytest.fail("sshd not found: install Debian's openssh-server (scripts/stack.sh install does)")
+    user = load_config().backups.os_user if os.geteuid() == 0 else getpass.getuser()
+    root = Path(tempfile.mkdtemp(prefix="aops-sftp-", dir=os.environ["AOPS_STACK_DIR"]))
+    root.chmod(0o755)
+    for name in ("ssh_host_ed25519_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(root / name)], check=True)
+    (root / "authorized_keys").write_text((root / "client_key.pub").read_text())
+    (root / "data").mkdir()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (root / "sshd_config").write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {root / 'ssh_host_ed25519_key'}",
+                f"PidFile {root / 'sshd.pid'}",
+                f"AuthorizedKeysFile {root / 'authorized_keys'}",
+                f"AllowUsers {user}",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PermitRootLogin no",
+                "UsePAM no",
+                "StrictModes no",
+                "AllowTcpForwarding no",
+                "X11Forwarding no",
+                "PermitTTY no",
+                "Subsystem sftp internal-sftp",
+                "ForceCommand internal-sftp",
+                "LogLevel VERBOSE",
+                "",
+            ]
+        )
+    )
+    if os.geteuid() == 0:
+        for path in [root, *root.rglob("*")]:
+            shutil.chown(path, user)
+    log = (root / "sshd.log").open("w")
+    # -D: stay in the foreground (a child of ours we can stop); -e: log to stderr (the log file).
+    proc = subprocess.Popen(
+        as_os_user([str(sshd), "-D", "-e", "-f", str(root / "sshd_config")], user), stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"sshd exited with {proc.returncode}: {(root / 'sshd.log').read_text()[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"sshd did not listen on {port}: {(root / 'sshd.log').read_text()[-2000:]}")
+                time.sleep(0.05)
+        host_key = " ".join((root / "ssh_host_ed25519_key.pub").read_text().split()[:2])
+        yield SftpServer(root, port, user, (root / "client_key").read_text(), host_key)
+    finally:
+        # The listener's pid (under runuser when we are root), then what we started.
+        pid_file = root / "sshd.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)

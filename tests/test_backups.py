@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -395,3 +396,280 @@ def test_a_slot_nobody_reads_holds_wal_until_fetched(backups_under_test):
         ).fetchone()[0]
     assert held > 16 * 2**20
     assert run_wal_fetch(application_name=APP)["slot"]["retained_mb"] < 32
+
+
+# --- Several hosts: a destination every worker reaches, or a refusal --------------------------------
+
+
+def test_a_worker_local_folder_is_refused_when_the_executor_spreads_tasks_over_hosts():
+    from analytics_ops.backup_storage import spreads_over_hosts, unshared_destination_problem
+
+    local = "file:///var/backups/analytics-ops"
+    for executors in (["LocalExecutor"], ["SequentialExecutor"], ["airflow.executors.local_executor.LocalExecutor"]):
+        assert not spreads_over_hosts(executors)
+        assert unshared_destination_problem(local, "backups.destination", shared=False, executors=executors) is None
+    for executors in (
+        ["CeleryExecutor"],
+        ["KubernetesExecutor"],
+        ["LocalExecutor", "CeleryExecutor"],
+        ["gpu:airflow.providers.celery.executors.celery_executor.CeleryExecutor"],
+    ):
+        assert spreads_over_hosts(executors)
+        problem = unshared_destination_problem(local, "backups.destination", shared=False, executors=executors)
+        assert problem and "backups.destination is file:///var/backups/analytics-ops" in problem
+        assert "backups.destination_shared_by_workers: true" in problem and "Nothing was backed up" in problem
+        # A folder every worker mounts is fine once the config says so; remote destinations always are.
+        assert unshared_destination_problem(local, "backups.destination", shared=True, executors=executors) is None
+        for remote in ("sftp://backup-host/srv/aops", "s3://bucket/aops", "gs://bucket/aops"):
+            problem = unshared_destination_problem(remote, "backups.destination", shared=False, executors=executors)
+            assert problem is None
+    assert "ANALYTICS_OPS_BACKUP_DESTINATION" in unshared_destination_problem(
+        "local:///b", "ANALYTICS_OPS_BACKUP_DESTINATION", shared=False, executors=["CeleryExecutor"]
+    )
+
+
+def test_a_refused_backup_run_writes_nothing(backups_under_test, some_data, override_config, monkeypatch):
+    from analytics_ops.backup_storage import DestinationNotShared
+    from analytics_ops.restore import RestorePlan, restore_tables
+
+    db = some_data
+    db.execute(
+        "INSERT INTO ops.backups (backup_id, kind, location, started_at, finished_at, verified_at, manifest) "
+        "VALUES ('full-20260101T030000Z', 'full', %s, now() - interval '90 days', now() - interval '90 days', "
+        "now() - interval '90 days', '{}'), ('full-20260102T030000Z', 'full', %s, now() - interval '89 days', "
+        "now() - interval '89 days', now() - interval '89 days', '{}')",
+        ((BACKUP_ROOT / "full" / "full-20260101T030000Z").as_uri(), (BACKUP_ROOT / "full" / "x").as_uri()),
+    )
+    (BACKUP_ROOT / "full" / "full-20260101T030000Z").mkdir(parents=True)
+    before_backups = db.execute("SELECT * FROM ops.backups ORDER BY backup_id").fetchall()
+    before_log = db.execute("SELECT count(*) FROM ops.run_log").fetchone()[0]
+    before_dbs = db.execute("SELECT count(*) FROM pg_database").fetchone()[0]
+    # The Celery deployment's setting, read by the check from Airflow's config (no DB).
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+
+    tasks = {
+        "dump": lambda: run_full_backup("full-20261123T080000Z", dag_id="t", run_id="r", application_name=APP),
+        "verify": lambda: run_full_verification("full-20260102T030000Z", application_name=APP),
+        "retention": lambda: run_retention(datetime.now(UTC), application_name=APP),
+        "slot": lambda: prepare_wal_slot(application_name=APP),
+        "base": lambda: run_base_backup_if_due(
+            "base-20261123T080000Z", datetime.now(UTC), required=True, dag_id="t", run_id="r", application_name=APP
+        ),
+        "wal": lambda: run_wal_fetch(application_name=APP),
+        "drill": lambda: run_restore_drill(application_name=APP, always=True),
+        "restore": lambda: restore_tables(
+            RestorePlan(
+                "full-20260101T030000Z",
+                (BACKUP_ROOT / "full" / "x").as_uri(),
+                (("public", "tasks"),),
+                "aops_restore_refused",
+                False,
+                {"public.tasks": 5000},
+            ),
+            pg_target("analytics_db"),
+            load_config().backups,
+            lock_timeout=timedelta(seconds=5),
+            application_name=APP,
+        ),
+    }
+    for name, task in tasks.items():
+        with pytest.raises(DestinationNotShared, match=r"backups\.destination_shared_by_workers: true") as refused:
+            task()
+        assert "ANALYTICS_OPS_BACKUP_DESTINATION (which overrides backups.destination)" in str(refused.value), name
+
+    assert db.execute("SELECT * FROM ops.backups ORDER BY backup_id").fetchall() == before_backups
+    assert db.execute("SELECT count(*) FROM ops.run_log").fetchone()[0] == before_log
+    assert db.execute("SELECT count(*) FROM pg_database").fetchone()[0] == before_dbs
+    assert not db.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (TEST_WAL_SLOT,)).fetchone()
+    assert sorted(p.relative_to(BACKUP_ROOT).as_posix() for p in BACKUP_ROOT.rglob("*")) == [
+        "full",
+        "full/full-20260101T030000Z",
+    ]
+
+    # Said to be shared by every worker (an NFS mount, one host): the same run goes ahead.
+    override_config({"backups": {"wal_slot": TEST_WAL_SLOT, "destination_shared_by_workers": True}})
+    assert run_full_backup("full-20261123T080000Z", dag_id="t", run_id="r", application_name=APP)["files"] > 0
+
+
+@pytest.fixture
+def sftp_backups(backups_under_test, override_config, sftp_server, monkeypatch):
+    """Backups under test, to a fresh folder on the real SFTP server, through an Airflow connection
+    that holds the key; the executor set to Celery (tasks on several hosts)."""
+    import shutil
+    import uuid
+
+    from tests.conftest import SFTP_CONN_ID
+
+    folder = f"backups-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(f"AIRFLOW_CONN_{SFTP_CONN_ID.upper()}", sftp_server.connection_json())
+    monkeypatch.setenv("ANALYTICS_OPS_BACKUP_DESTINATION", sftp_server.url(folder))
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    override_config(
+        {
+            "backups": {
+                "wal_slot": TEST_WAL_SLOT,
+                "lock_wait_timeout": "2s",
+                "dump_jobs": 2,
+                "destination_connection": SFTP_CONN_ID,
+            }
+        }
+    )
+    yield sftp_server.data / folder
+    shutil.rmtree(sftp_server.data / folder, ignore_errors=True)
+
+
+WORKER_CODE = """
+import json, sys
+from datetime import UTC, datetime
+from analytics_ops import backup_jobs
+from analytics_ops.backup_storage import destination_root
+from analytics_ops.config import load_config
+from analytics_ops.wal_backups import check_chain
+from analytics_ops.restore import plan_restore, restore_tables
+from analytics_ops.pg_tools import pg_target
+
+def chain(base_id):
+    from analytics_ops.backup_catalog import list_backups
+    from analytics_ops.db import connect
+    with connect() as conn:
+        base = next(b for b in list_backups(conn) if b.backup_id == base_id)
+    wal = destination_root(load_config().backups) / "wal"
+    return check_chain(base.manifest["start_wal_file"], [p.name for p in wal.iterdir()])
+
+def restore(backup_id):
+    from analytics_ops.backup_catalog import list_backups
+    from analytics_ops.db import connect
+    config = load_config()
+    with connect() as conn:
+        plan = plan_restore({"tables": ["public.tasks", "public.users"], "backup_id": backup_id},
+                            list_backups(conn), conn.info.dbname, "aops_restore_")
+    return restore_tables(plan, pg_target("analytics_db"), config.backups,
+                          lock_timeout=config.database.lock_timeout, application_name="worker")
+
+def pitr_probe(base_id):
+    from analytics_ops.wal_backups import recover
+    from analytics_ops.pg_tools import server_major
+    root = destination_root(load_config().backups)
+    target = pg_target("analytics_db")
+    with target.connect() as conn:
+        major = server_major(conn)
+    with recover(root / "base" / base_id, root / "wal", load_config().backups, target_time=None,
+                 template=target, server_major_version=major) as recovered, recovered.connect() as conn:
+        return [row[0] for row in conn.execute("SELECT note FROM pitr_probe ORDER BY note")]
+
+APP = "analytics-ops:backup-test"
+steps = json.loads(sys.argv[1])
+results = []
+for name, args in steps:
+    if name in ("chain", "restore", "pitr_probe"):
+        results.append(globals()[name](*args))
+        continue
+    kwargs = {"application_name": APP}
+    if name in ("run_full_backup", "run_base_backup_if_due"):
+        kwargs.update(dag_id="t", run_id="r")
+    if name == "run_base_backup_if_due":
+        args = [args[0], datetime.now(UTC)]
+        kwargs["required"] = True
+    if name == "run_retention":
+        args = [datetime.now(UTC)]
+    results.append(getattr(backup_jobs, name)(*args, **kwargs))
+print("RESULT " + json.dumps(results, default=str))
+"""
+
+
+def as_worker(home: Path, steps: list) -> list:
+    """Task bodies run in a process of their own, as on another host: its own working and temporary
+    directories (readable by the drill's OS user), the same config, connections and destination."""
+    import json
+    import os
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "tmp").mkdir(exist_ok=True)
+    for path in (home.parent, home, home / "tmp"):
+        path.chmod(0o755)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [str(root / "scripts" / "with-env"), str(root / ".venv/bin/python"), "-c", WORKER_CODE, json.dumps(steps)],
+        cwd=home,
+        env={**os.environ, "TMPDIR": str(home / "tmp"), "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not list((home / "tmp").iterdir()), "the worker left temporary files behind"
+    return json.loads(done.stdout.rsplit("RESULT ", 1)[1])
+
+
+def test_a_backup_taken_on_one_worker_is_verified_restored_and_expired_on_another_over_sftp(sftp_backups, some_data):
+    """Worker 1 dumps, takes a base backup and fetches WAL to the SFTP server; its disk is then gone.
+    Worker 2 verifies, restores tables, checks the WAL chain and recovers from the server alone;
+    retention (on worker 2) deletes the expired backup there and keeps the newest verified one."""
+    import shutil
+    import tempfile
+
+    from airflow.sdk import ObjectStoragePath
+
+    db = some_data
+    remote = sftp_backups
+    db.execute("CREATE TABLE IF NOT EXISTS pitr_probe (note text PRIMARY KEY)")
+    db.execute("TRUNCATE pitr_probe")
+    hosts = Path(tempfile.mkdtemp(prefix="aops-hosts-", dir=os.environ["AOPS_STACK_DIR"]))
+    try:
+        worker_1, worker_2 = hosts / "worker-1", hosts / "worker-2"
+        old, new, base = "full-20261001T030000Z", "full-20261123T030000Z", "base-20261123T000000Z"
+        # One process per "host" run: each pays Airflow's import once.
+        first = as_worker(
+            worker_1,
+            [
+                ["run_full_backup", [old]],
+                ["run_full_verification", [old]],
+                ["run_full_backup", [new]],
+                ["prepare_wal_slot", []],
+                ["run_base_backup_if_due", [base]],
+                ["run_wal_fetch", []],
+            ],
+        )
+        assert first[2]["files"] > 0 and first[4]["taken"]
+        db.execute("INSERT INTO pitr_probe VALUES ('committed after the base backup')")
+        first_wal = as_worker(worker_1, [["run_wal_fetch", []]])[0]
+        assert first_wal["chain"]["base_backup"] == base
+        # Everything is on the server, nothing of worker 1 is left for worker 2 to find.
+        assert (remote / "full" / new / "manifest.json").is_file()
+        assert (remote / "base" / base / "manifest.json").is_file()
+        assert first_wal["newest"] in {p.name for p in (remote / "wal").iterdir()}
+        assert not (BACKUP_ROOT / "full").exists()
+        shutil.rmtree(worker_1)
+        locations = db.execute("SELECT location FROM ops.backups ORDER BY backup_id").fetchall()
+        assert all(loc.startswith("sftp://") for (loc,) in locations), locations
+
+        db.execute("UPDATE ops.backups SET started_at = started_at - interval '60 days' WHERE backup_id = %s", (old,))
+        verified, restored, chain, notes, drill, retention = as_worker(
+            worker_2,
+            [
+                ["run_full_verification", [new]],
+                ["restore", [new]],
+                ["chain", [base]],
+                ["pitr_probe", [base]],
+                ["run_restore_drill", []],
+                ["run_retention", []],
+            ],
+        )
+        assert verified["rows_compared"] > 0 and catalogue_row(db, new)[0]
+        assert restored["rows"]["public.tasks"] == {"restored": 5000, "in_backup": 5000}
+        assert chain["segments"] >= 1 and chain["newest"] == first_wal["newest"]
+        assert notes == ["committed after the base backup"]  # WAL fetched by worker 1 replayed on worker 2
+        assert drill["base_backup"] == base and catalogue_row(db, base)[0]
+
+        assert retention["deleted_backups"] == [old]
+        assert retention["kept"][new] == "newest verified full backup"
+        assert not (remote / "full" / old).exists() and (remote / "full" / new / "manifest.json").is_file()
+        assert db.execute("SELECT deleted_at IS NOT NULL FROM ops.backups WHERE backup_id = %s", (old,)).fetchone()[0]
+        # What the test process sees through the same connection agrees with the server's disk.
+        from analytics_ops.backup_storage import backup_path
+
+        (location,) = db.execute("SELECT location FROM ops.backups WHERE backup_id = %s", (new,)).fetchone()
+        assert isinstance(backup_path(location), ObjectStoragePath)
+        assert {p.name for p in backup_path(location).iterdir()} == {p.name for p in (remote / "full" / new).iterdir()}
+    finally:
+        shutil.rmtree(hosts, ignore_errors=True)

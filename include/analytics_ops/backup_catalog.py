@@ -121,13 +121,11 @@ def plan_retention(
 
 def apply_retention(conn: Any, plan: RetentionPlan, root: Any) -> None:
     """Delete what the plan lists: files first, then the catalogue entry."""
-    from airflow.sdk import ObjectStoragePath
-
-    from analytics_ops.backup_storage import remove_tree
+    from analytics_ops.backup_storage import backup_path, remove_tree
     from analytics_ops.db import sql_file
 
     for backup in plan.delete_backups:
-        remove_tree(ObjectStoragePath(backup.location))
+        remove_tree(backup_path(backup.location))
         conn.execute(sql_file("backups/record_deleted"), {"backup_id": backup.backup_id})
         conn.commit()
     wal = root / "wal"

@@ -2,7 +2,8 @@
 
 Each function reads the config, opens its own connections (the catalogue through `connect`, the
 tools through `pg_target`), records what it did in `ops.backups`, and returns a JSON-able summary
-that the task prints and returns.
+that the task prints and returns. Each starts by resolving the destination (`_root`), which refuses a
+folder local to each worker when the executor spreads tasks over hosts: before anything is touched.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def _target() -> Any:
 
 
 def _root() -> Any:
+    """The destination's root; raises DestinationNotShared (nothing touched yet) where workers could not share it."""
     from analytics_ops.backup_storage import destination_root
 
     return destination_root(load_config().backups)
@@ -131,6 +133,7 @@ def prepare_wal_slot(*, application_name: str) -> dict[str, Any]:
     from analytics_ops.wal_backups import reset_slot, slot_state
 
     settings = load_config().backups
+    _root()  # a slot holds WAL on the primary: not for a destination the next task could not use
     with connect(application_name=application_name) as conn:
         state = slot_state(conn, settings.wal_slot, create=True)
         reset = state.wal_status == "lost"
@@ -147,6 +150,7 @@ def run_base_backup_if_due(
     from analytics_ops.wal_backups import take_base_backup
 
     settings = load_config().backups
+    root = _root()
     with _catalogue(application_name) as conn:
         newest = newest_verified(list_backups(conn), "base")
         if required:
@@ -157,7 +161,7 @@ def run_base_backup_if_due(
             reason = f"the newest verified base backup ({newest.backup_id}) is older than {settings.base_backup_every}"
         else:
             return {"taken": False, "reason": f"{newest.backup_id} is recent enough", "base_backup": newest.backup_id}
-        dest = _root() / "base" / backup_id
+        dest = root / "base" / backup_id
         record_started(conn, backup_id=backup_id, kind="base", location=str(dest), dag_id=dag_id, run_id=run_id)
         manifest = take_base_backup(_target(), dest, backup_id, settings, application_name=application_name)
         record_finished(conn, manifest)

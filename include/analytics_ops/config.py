@@ -228,6 +228,8 @@ class StuckWorkSettings(_Strict):
 
 class BackupSettings(_Strict):
     destination: str = "file:///var/backups/analytics-ops"
+    destination_shared_by_workers: bool = False
+    destination_connection: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,250}$")
     retention_days: int = Field(30, ge=1)
     dump_jobs: int = Field(4, ge=1, le=64)
     restore_jobs: int = Field(4, ge=1, le=64)
@@ -245,6 +247,11 @@ class BackupSettings(_Strict):
     def _destination_is_a_url(self) -> BackupSettings:
         if "://" not in self.destination:
             raise ValueError(f"backups.destination must be a URL such as file:///var/backups, got {self.destination!r}")
+        if self.destination.startswith("sftp://") and not self.destination_connection:
+            raise ValueError(
+                "backups.destination is an SFTP server: set backups.destination_connection to the Airflow "
+                "connection with its host, login and key"
+            )
         return self
 
 

@@ -113,14 +113,15 @@ def plan_restore(params: dict[str, Any], backups: list[Any], production_database
 
 def restore_tables(plan: RestorePlan, target: Any, settings: Any, *, lock_timeout: Any, application_name: str) -> dict:
     """Carry out a plan; returns each table's rows after the restore next to the backup's count."""
-    from airflow.sdk import ObjectStoragePath
     from psycopg import sql
 
-    from analytics_ops.backup_storage import readable_folder
+    from analytics_ops.backup_storage import backup_path, check_destination_shared, readable_folder
     from analytics_ops.backups import count_rows
     from analytics_ops.db import session_options
     from analytics_ops.pg_tools import client_env, find_binary, run, server_major
 
+    check_destination_shared(settings)  # before anything is touched, like every backup task
+    source = backup_path(plan.location)
     options = session_options(
         lock_timeout=lock_timeout, statement_timeout=settings.statement_timeout, application_name=application_name
     )
@@ -128,7 +129,7 @@ def restore_tables(plan: RestorePlan, target: Any, settings: Any, *, lock_timeou
     with target.connect(options=options) as conn:
         major = server_major(conn)
     pg_restore = find_binary("pg_restore", major, settings.pg_bin_dir)
-    with readable_folder(ObjectStoragePath(plan.location)) as folder:
+    with readable_folder(source) as folder:
         if plan.overwrite_production:
             psql = find_binary("psql", major, settings.pg_bin_dir)
             _overwrite(plan, into, folder, pg_restore, psql, lock_timeout, application_name)

@@ -138,6 +138,9 @@ def take_base_backup(target: PgTarget, dest: Any, backup_id: str, settings: Any,
             "start_time": label["start_time"],
             "timeline": label["timeline"],
             "size_bytes": size,
+            # A data directory needs its empty folders (pg_notify, pg_replslot, ...) to start; object
+            # stores keep only files, so the folders are listed here and recreated by `recover`.
+            "directories": sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_dir()),
             "verified_by": "pg_verifybackup",
             "taken_at": datetime.now(UTC).isoformat(),
             "seconds": round(time.perf_counter() - started, 3),
@@ -292,6 +295,8 @@ def recover(
     try:
         with readable_folder(base_dest) as base:
             shutil.copytree(base, data, ignore=shutil.ignore_patterns(MANIFEST))
+            for folder in json.loads((base / MANIFEST).read_text()).get("directories", []):
+                (data / folder).mkdir(parents=True, exist_ok=True)
         wal.mkdir()
         with readable_folder(wal_dest) as segments:
             names = wal_segments([p.name for p in segments.iterdir()])
