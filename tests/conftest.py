@@ -92,6 +92,8 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
 # is their own too (see `backups_under_test`).
 BACKUP_ROOT = STACK_DIR / "test-backups" / secrets.token_hex(4)
 os.environ["ANALYTICS_OPS_BACKUP_DESTINATION"] = BACKUP_ROOT.as_uri()
+# Whether that folder counts as shared by every worker is the config's to say in the tests.
+os.environ.pop("ANALYTICS_OPS_BACKUP_DESTINATION_SHARED", None)
 TEST_WAL_SLOT = "aops_test_backup_wal"
 
 # A real HTTP endpoint standing in for Slack: every alert the code under test sends lands here.

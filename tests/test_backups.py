@@ -428,6 +428,19 @@ def test_a_worker_local_folder_is_refused_when_the_executor_spreads_tasks_over_h
     )
 
 
+def test_the_deployment_can_say_its_backup_folder_is_shared(monkeypatch) -> None:
+    from analytics_ops.backup_storage import DESTINATION_SHARED_ENV, destination_shared
+    from analytics_ops.config import BackupSettings
+
+    unshared, shared = BackupSettings(), BackupSettings(destination_shared_by_workers=True)
+    monkeypatch.delenv(DESTINATION_SHARED_ENV, raising=False)
+    assert (destination_shared(unshared), destination_shared(shared)) == (False, True)
+    monkeypatch.setenv(DESTINATION_SHARED_ENV, "true")  # compose's one Docker host, the local stack
+    assert destination_shared(unshared)
+    monkeypatch.setenv(DESTINATION_SHARED_ENV, "false")  # the environment wins either way
+    assert not destination_shared(shared)
+
+
 def test_a_refused_backup_run_writes_nothing(backups_under_test, some_data, override_config, monkeypatch):
     from analytics_ops.backup_storage import DestinationNotShared
     from analytics_ops.restore import RestorePlan, restore_tables

@@ -26,6 +26,9 @@ from urllib.parse import urlsplit
 
 MANIFEST = "manifest.json"
 DESTINATION_ENV = "ANALYTICS_OPS_BACKUP_DESTINATION"
+# Set beside it where the deployment knows better than the config file: "true" when that folder is
+# one every worker shares (compose's named volume on one Docker host, the local stack's folder).
+DESTINATION_SHARED_ENV = "ANALYTICS_OPS_BACKUP_DESTINATION_SHARED"
 LOCAL_SCHEMES = ("file", "local")
 # Executors that run every task on the scheduler's own host; any other (Celery, Kubernetes, Edge,
 # a custom one) may run a backup on one host and its verification on another.
@@ -71,18 +74,26 @@ def unshared_destination_problem(url: str, source: str, *, shared: bool, executo
         "not be verified, restored or expired by another. Set backups.destination to a place every worker "
         "reaches (sftp://host/path with backups.destination_connection, s3://, gs://; see docs/backups.md), "
         "or, if that folder is one shared mount (e.g. NFS) on every worker, set "
-        "backups.destination_shared_by_workers: true. Nothing was backed up, verified, restored or deleted."
+        f"backups.destination_shared_by_workers: true (or {DESTINATION_SHARED_ENV}=true). "
+        "Nothing was backed up, verified, restored or deleted."
     )
+
+
+def destination_shared(settings: Any) -> bool:
+    """backups.destination_shared_by_workers, or $ANALYTICS_OPS_BACKUP_DESTINATION_SHARED when set."""
+    override = os.environ.get(DESTINATION_SHARED_ENV, "").strip().lower()
+    if override:
+        return override in ("1", "true", "yes")
+    return settings.destination_shared_by_workers
 
 
 def check_destination_shared(settings: Any) -> None:
     """Refuse (DestinationNotShared) a worker-local destination when tasks run on several hosts."""
     url, source = destination_url(settings)
-    if urlsplit(url).scheme not in LOCAL_SCHEMES or settings.destination_shared_by_workers:
+    shared = destination_shared(settings)
+    if urlsplit(url).scheme not in LOCAL_SCHEMES or shared:
         return  # decided without reading Airflow's config
-    problem = unshared_destination_problem(
-        url, source, shared=settings.destination_shared_by_workers, executors=configured_executors()
-    )
+    problem = unshared_destination_problem(url, source, shared=shared, executors=configured_executors())
     if problem:
         raise DestinationNotShared(problem)
 
