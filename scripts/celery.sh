@@ -14,7 +14,7 @@
 # broker is the stack's own Redis for Celery (database $AOPS_BROKER_DB, default 0): both started by
 # `scripts/stack.sh up celery`. Each worker runs as if on its own host: its own AIRFLOW_HOME, working
 # folder, HOME and TMPDIR under $AIRFLOW_HOME/workers/<name>/, and its own name in task instances'
-# `hostname` (analytics_ops.worker_identity). What the compose file shares through volumes is shared
+# `hostname` (scripts/worker_identity.py). What the compose file shares through volumes is shared
 # here too: the code (dags/, include/, ...), the task logs ($AIRFLOW_HOME/logs) and the backups.
 #
 # Files: $AIRFLOW_HOME (default .stack/airflow-celery); under celery/ (mode 700): the pid files, the
@@ -130,7 +130,8 @@ start_worker() {
   (
     export AIRFLOW_HOME=$dir/airflow HOME=$dir/home TMPDIR=$dir/tmp
     export AOPS_WORKER_HOSTNAME=$name
-    export AIRFLOW__CORE__HOSTNAME_CALLABLE=analytics_ops.worker_identity.hostname
+    export AIRFLOW__CORE__HOSTNAME_CALLABLE=scripts.worker_identity.hostname
+    export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
     WORKDIR=$dir/work
     # Task logs go to the shared $AIRFLOW__LOGGING__BASE_LOG_FOLDER (compose: the logs volume), so no
     # log server per worker.
