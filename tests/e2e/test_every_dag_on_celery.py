@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REDIS_DB, REDIS_PORT, create_test_database, drop_test_leftovers
 from tests.e2e.conftest import SUITE_DAGS, WORKERS
 
 pytestmark = pytest.mark.e2e
@@ -29,13 +30,21 @@ CONF: dict[str, dict] = {}
 
 @pytest.fixture
 def demo_data(test_database):
-    """Demo data at a small scale in the tests' database (800 days: archival has work too)."""
+    """Demo data at a small scale in the tests' database (800 days: archival has work too); afterwards
+    the database, the backups, the WAL slot and the cache as the session found them, for the tests
+    that follow."""
     subprocess.run(
         [sys.executable, "-m", "analytics_ops.cli", "load-demo", "--users", "100", "--tasks-per-day", "20", "--force"],
         check=True,
         capture_output=True,
         timeout=300,
     )
+    yield
+    import redis
+
+    drop_test_leftovers()
+    create_test_database()
+    redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=REDIS_DB).flushdb()
 
 
 def _parse(ts: str | None) -> datetime | None:
