@@ -13,6 +13,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make demo           set up and run every DAG once on demo data"
 	@echo "make up | down      Airflow (UI on localhost:8080, Analytics Ops page) on the local stack | stop it"
+	@echo "make up EXECUTOR=celery   the same on the CeleryExecutor: PostgreSQL metadata, Redis broker, two workers"
 	@echo "make test           set up and run lint + the whole test suite"
 	@echo "make services       start the local primary, replica and Redis (make services-down stops them)"
 	@echo "make lint | fix     ruff + sqlfluff check | rewrite"
@@ -57,20 +58,32 @@ setup: venv services airflow-db schema demo-data
 demo: setup
 	$(RUN) python scripts/demo.py
 
-# The whole suite in a real Airflow (standalone: API server + UI, scheduler, DAG processor, triggerer)
-# on the local stack with demo data. If the local stack was not running, `make up` starts it and
-# `make down` stops it again; a stack that was already running is left running.
+# The whole suite in a real Airflow on the local stack with demo data. EXECUTOR=local (default):
+# `airflow standalone` (API server + UI, scheduler, DAG processor, triggerer; LocalExecutor, SQLite).
+# EXECUTOR=celery: scripts/celery.sh, laid out as docker-compose.yaml (metadata on PostgreSQL, Redis
+# broker, two Celery workers). If the local stack (or, for celery, its metadata DB and broker) was
+# not running, `make up` starts it and `make down` stops it again; what was already running is left.
 # Kept beside Airflow's files, so a `make up` with its own AIRFLOW_HOME (the browser test) has its own.
+EXECUTOR ?= local
 UP_MARK = "$${AIRFLOW_HOME:-.stack/airflow}/.services-started-by-make-up"
+CELERY_UP_MARK = "$${AIRFLOW_HOME:-.stack/airflow}/.celery-services-started-by-make-up"
 
 up: venv
-	@if ! test -f .stack/stack.env || scripts/stack.sh status 2>/dev/null | grep -q stopped; then \
+	@case "$(EXECUTOR)" in local|celery) ;; *) echo "EXECUTOR must be local or celery, not $(EXECUTOR)"; exit 2;; esac
+	@if ! test -f .stack/stack.env || scripts/stack.sh status 2>/dev/null | grep -Eq '^(primary|replica|redis|slack): stopped'; then \
 	  $(MAKE) --no-print-directory services && mkdir -p "$${AIRFLOW_HOME:-.stack/airflow}" && touch $(UP_MARK); fi
 	@$(MAKE) --no-print-directory setup
-	@scripts/airflow.sh start
+	@if [ "$(EXECUTOR)" = celery ]; then \
+	  status=$$(scripts/stack.sh status 2>/dev/null || true); \
+	  if ! grep -q '^airflow-db: running' <<< "$$status" || ! grep -q '^broker: running' <<< "$$status"; then \
+	    scripts/stack.sh up celery && mkdir -p "$${AIRFLOW_HOME:-.stack/airflow}" && touch $(CELERY_UP_MARK); fi; \
+	  scripts/celery.sh start; \
+	else scripts/airflow.sh start; fi
 
 down:
 	@scripts/airflow.sh stop || true
+	@scripts/celery.sh stop || true
+	@if [ -f $(CELERY_UP_MARK) ]; then scripts/stack.sh down celery && rm -f $(CELERY_UP_MARK); fi
 	@if [ -f $(UP_MARK) ]; then $(MAKE) --no-print-directory services-down && rm -f $(UP_MARK); fi
 
 # The generated parts of the docs: the config reference and the per-DAG part of the on-call guide.

@@ -7,12 +7,17 @@
 #   scripts/stack.sh down      stop what `up` started
 #   scripts/stack.sh status    one line per service
 #   scripts/stack.sh bootstrap-db NAME   the role bootstrap for another database (tests, benchmarks)
+#   scripts/stack.sh up celery     also Airflow's metadata PostgreSQL and the Celery broker (scripts/celery.sh)
+#   scripts/stack.sh down celery   stop only those two
+#   scripts/stack.sh airflow-db create|drop NAME   a database owned by `airflow` on that metadata cluster
 #
 # Ports: primary $AOPS_PG_PORT (default 25432), replica $AOPS_REPLICA_PORT (25433), Redis
 # $AOPS_REDIS_PORT (26379), Slack stand-in $AOPS_SLACK_PORT (26390): below Linux's ephemeral range
 # (32768-60999), where a client socket could hold the port at the wrong moment. A default port that
 # another program holds is replaced by the next free one; the choice is recorded in the stack folder
-# and kept. Services already running on 5432/6379 (or anywhere else) are never touched.
+# and kept. Services already running on 5432/6379 (or anywhere else) are never touched. `up celery`
+# adds Airflow's metadata PostgreSQL on $AOPS_AIRFLOW_DB_PORT (25434) and the Celery broker's Redis on
+# $AOPS_BROKER_PORT (26380), chosen the same way and recorded in celery-ports.env.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -354,11 +359,160 @@ cmd_bootstrap_db() {
   bootstrap "$1" >/dev/null
 }
 
-case "${1:-}" in
-  install) cmd_install ;;
-  bootstrap-db) cmd_bootstrap_db "${2:-}" ;;
-  up) cmd_up ;;
-  down) cmd_down ;;
-  status) cmd_status ;;
-  *) echo "usage: $0 install|up|down|status" >&2; exit 2 ;;
+# --- Airflow's own servers for the CeleryExecutor (scripts/celery.sh), started only on `up celery` ---
+# A small PostgreSQL cluster for Airflow's metadata (role `airflow`, password in secrets/) and a Redis
+# server for the Celery broker: not the analytics primary, and not the analytics cache, which tests
+# fill past its maxmemory (a broker must never evict). Same OS user as the other servers.
+AIRFLOW_DB_ROLE=airflow
+AIRFLOW_DB_NAME=airflow
+
+# Recorded at first start in their own file (choose_ports rewrites ports.env with its own four).
+choose_celery_ports() {
+  local ports=$STACK/celery-ports.env
+  if [ -f "$ports" ]; then
+    # shellcheck disable=SC1090
+    . "$ports"
+  fi
+  AIRFLOW_DB_PORT=${AIRFLOW_DB_PORT:-${AOPS_AIRFLOW_DB_PORT:-$(free_port_from 25434)}}
+  BROKER_PORT=${BROKER_PORT:-${AOPS_BROKER_PORT:-$(free_port_from 26380)}}
+  printf 'AIRFLOW_DB_PORT=%s\nBROKER_PORT=%s\n' "$AIRFLOW_DB_PORT" "$BROKER_PORT" > "$ports"
+}
+
+airflow_db_psql() {
+  as_user "$USER_" "$PG_BIN/psql" -h "$STACK/run" -p "$AIRFLOW_DB_PORT" -U "$PG_USER" -v ON_ERROR_STOP=1 -qAt "$@"
+}
+
+start_airflow_db() {
+  local data=$STACK/pg/airflow
+  if [ ! -f "$STACK/secrets/airflow_db_password" ]; then
+    (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$STACK/secrets/airflow_db_password")
+    if [ "$(id -u)" -eq 0 ]; then chown "$USER_" "$STACK/secrets/airflow_db_password"; fi
+  fi
+  if pg_running "$data"; then
+    log "airflow metadata db already running on $AIRFLOW_DB_PORT"
+  else
+    if [ ! -f "$data/PG_VERSION" ]; then
+      port_busy "$AIRFLOW_DB_PORT" && die "port $AIRFLOW_DB_PORT is taken by another program; set AOPS_AIRFLOW_DB_PORT to a free port"
+      log "initdb airflow metadata cluster"
+      # Its superuser is the stack's (same name and password); Airflow itself connects as `airflow`.
+      (umask 077; cp "$STACK/secrets/pg_password" "$STACK/secrets/pg_password.airflow-initdb")
+      if [ "$(id -u)" -eq 0 ]; then chown "$USER_" "$STACK/secrets/pg_password.airflow-initdb"; fi
+      as_user "$USER_" "$PG_BIN/initdb" -D "$data" -U "$PG_USER" --pwfile="$STACK/secrets/pg_password.airflow-initdb" \
+        --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+      rm -f "$STACK/secrets/pg_password.airflow-initdb"
+      cat >> "$data/postgresql.conf" <<EOF
+# analytics-ops local stack: Airflow's metadata DB
+listen_addresses = '127.0.0.1'
+port = $AIRFLOW_DB_PORT
+unix_socket_directories = '$STACK/run'
+shared_buffers = 128MB
+max_connections = 300
+# A disposable development stack: durability traded for speed.
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+log_min_messages = warning
+EOF
+    fi
+    port_busy "$AIRFLOW_DB_PORT" && die "port $AIRFLOW_DB_PORT is taken by another program; set AOPS_AIRFLOW_DB_PORT to a free port"
+    log "starting airflow metadata db on $AIRFLOW_DB_PORT"
+    as_user "$USER_" "$PG_BIN/pg_ctl" -D "$data" -l "$STACK/log/airflow-db.log" -w -t 60 start >/dev/null
+  fi
+  # The role's password goes through stdin, never a command line.
+  airflow_db_psql -d postgres >/dev/null <<EOF
+SELECT 'CREATE ROLE $AIRFLOW_DB_ROLE LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$AIRFLOW_DB_ROLE') \gexec
+ALTER ROLE $AIRFLOW_DB_ROLE PASSWORD '$(cat "$STACK/secrets/airflow_db_password")';
+EOF
+  airflow_db_create "$AIRFLOW_DB_NAME"
+}
+
+# A database owned by `airflow` on the metadata cluster: one per Airflow (`make up`'s, a test's).
+airflow_db_create() {
+  [[ $1 =~ ^[a-z_][a-z0-9_]*$ ]] || die "not a database name: $1"
+  airflow_db_psql -d postgres >/dev/null <<EOF
+SELECT 'CREATE DATABASE $1 OWNER $AIRFLOW_DB_ROLE' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$1') \gexec
+EOF
+}
+
+airflow_db_drop() {
+  [[ $1 =~ ^[a-z_][a-z0-9_]*$ ]] || die "not a database name: $1"
+  [ "$1" != "$AIRFLOW_DB_NAME" ] || die "refusing to drop $AIRFLOW_DB_NAME, the metadata of 'make up EXECUTOR=celery'"
+  airflow_db_psql -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null
+}
+
+start_broker() {
+  local pidfile=$STACK/run/broker.pid
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    log "celery broker (redis) already running on $BROKER_PORT"; return
+  fi
+  port_busy "$BROKER_PORT" && die "port $BROKER_PORT is taken by another program; set AOPS_BROKER_PORT to a free port"
+  log "starting celery broker (redis) on $BROKER_PORT"
+  mkdir -p "$STACK/broker"
+  if [ "$(id -u)" -eq 0 ]; then chown "$USER_" "$STACK/broker"; fi
+  as_user "$USER_" redis-server --port "$BROKER_PORT" --bind 127.0.0.1 --daemonize yes \
+    --pidfile "$pidfile" --dir "$STACK/broker" --logfile "$STACK/log/broker.log" \
+    --save "" --appendonly no --maxmemory-policy noeviction
+  for _ in $(seq 50); do port_busy "$BROKER_PORT" && return; sleep 0.1; done
+  die "the broker did not start; see $STACK/log/broker.log"
+}
+
+write_celery_env() {
+  cat > "$STACK/celery-servers.env" <<EOF
+# Generated by scripts/stack.sh: Airflow's metadata DB and Celery broker, for scripts/celery.sh.
+export AOPS_LOCAL_AIRFLOW_DB_PORT='$AIRFLOW_DB_PORT'
+export AOPS_LOCAL_AIRFLOW_DB_USER='$AIRFLOW_DB_ROLE'
+export AOPS_LOCAL_AIRFLOW_DB_NAME='$AIRFLOW_DB_NAME'
+export AOPS_LOCAL_AIRFLOW_DB_PASSWORD_FILE='$STACK/secrets/airflow_db_password'
+export AOPS_LOCAL_BROKER_PORT='$BROKER_PORT'
+EOF
+}
+
+cmd_celery_up() {
+  choose_celery_ports
+  start_airflow_db
+  start_broker
+  write_celery_env
+  log "up: airflow metadata db 127.0.0.1:$AIRFLOW_DB_PORT (role $AIRFLOW_DB_ROLE), celery broker 127.0.0.1:$BROKER_PORT"
+}
+
+# For the commands below, which act on a stack that is already there.
+load_stack() {
+  PG_BIN=$(pg_bindir) || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
+  USER_=$(service_user)
+  STACK=$(stack_dir)
+}
+
+cmd_celery_down() {
+  PG_BIN=$(pg_bindir) || return 0
+  USER_=$(service_user)
+  STACK=$(stack_dir)
+  [ -f "$STACK/celery-ports.env" ] || return 0
+  choose_celery_ports
+  local pidfile=$STACK/run/broker.pid
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    kill "$(cat "$pidfile")"; log "celery broker stopped"
+  fi
+  if pg_running "$STACK/pg/airflow"; then
+    as_user "$USER_" "$PG_BIN/pg_ctl" -D "$STACK/pg/airflow" -m fast -w stop >/dev/null; log "airflow metadata db stopped"
+  fi
+}
+
+cmd_celery_status() {
+  [ -f "$STACK/pg/airflow/PG_VERSION" ] || return 0
+  if pg_running "$STACK/pg/airflow"; then echo "airflow-db: running"; else echo "airflow-db: stopped"; fi
+  if [ -f "$STACK/run/broker.pid" ] && kill -0 "$(cat "$STACK/run/broker.pid")" 2>/dev/null; then
+    echo "broker: running"; else echo "broker: stopped"; fi
+}
+
+case "${1:-}:${2:-}" in
+  install:) cmd_install ;;
+  bootstrap-db:*) cmd_bootstrap_db "${2:-}" ;;
+  up:) cmd_up ;;
+  up:celery) cmd_up; cmd_celery_up ;;
+  down:) cmd_celery_down; cmd_down ;;
+  down:celery) cmd_celery_down ;;
+  status:) cmd_status; load_stack; cmd_celery_status ;;
+  airflow-db:create) load_stack; choose_celery_ports; airflow_db_create "${3:?database name}" ;;
+  airflow-db:drop) load_stack; choose_celery_ports; airflow_db_drop "${3:?database name}" ;;
+  *) echo "usage: $0 install | bootstrap-db NAME | up [celery] | down [celery] | status | airflow-db create|drop NAME" >&2; exit 2 ;;
 esac

@@ -156,6 +156,13 @@ def test_database(connection_log_offsets: dict[str, int]) -> Iterator[str]:
 
     Its time zone is deliberately not UTC: day boundaries must come from the SQL, not the session.
     """
+    create_test_database()
+    yield TEST_DB
+    drop_test_leftovers()
+
+
+def create_test_database() -> None:
+    """`aops_test` anew, every migration applied (also how a test that filled it leaves it)."""
     from psycopg import sql
 
     from analytics_ops.db import connect
@@ -168,8 +175,13 @@ def test_database(connection_log_offsets: dict[str, int]) -> Iterator[str]:
         conn.execute(sql.SQL("ALTER DATABASE {} SET timezone = 'Asia/Kolkata'").format(sql.Identifier(TEST_DB)))
     with connect() as conn:
         apply_migrations(conn)
-    yield TEST_DB
+
+
+def drop_test_leftovers() -> None:
+    """What tests' backups and restores leave outside `aops_test`: files, WAL slot, databases."""
     import shutil
+
+    from psycopg import sql
 
     shutil.rmtree(BACKUP_ROOT, ignore_errors=True)
     with admin_connect() as conn:

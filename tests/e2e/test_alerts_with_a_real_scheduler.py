@@ -34,7 +34,8 @@ def test_a_failing_task_alerts_and_no_secret_reaches_the_worker_logs(airflow_sta
     assert any(t.startswith(":warning: *alert_probe.break_things* failed on try 1 of 2") for t in texts)
     logs = [p for p in (airflow_stack.home / "logs").rglob("*") if p.is_file()]
     assert any("alert_probe" in str(p) for p in logs), "no task log written"
-    for path in logs:
+    # The components' own logs too (scheduler, workers, ...: scripts/celery.sh).
+    for path in logs + sorted((airflow_stack.home / "celery" / "log").glob("*.log")):
         content = path.read_text(errors="replace")
         assert PG_PASSWORD not in content, f"database password in {path}"
         assert SLACK_TOKEN not in content, f"webhook token in {path}"
