@@ -163,6 +163,41 @@ def test_maintenance_backs_off_on_lock_timeout_instead_of_blocking_others(bloate
     assert 0.4 < waited < 3
 
 
-def test_deadlock_counter_is_read(db):
+def test_deadlock_counter_counts_a_real_deadlock(db):
+    db.execute("DROP TABLE IF EXISTS deadlock_t")
+    db.execute("CREATE TABLE deadlock_t (id int PRIMARY KEY)")
+    db.execute("INSERT INTO deadlock_t VALUES (1), (2)")
     with autocommit() as conn:
-        assert maintenance.deadlocks(conn) >= 0
+        before = maintenance.deadlocks(conn)
+    first, second = admin_connect("aops_test"), admin_connect("aops_test")
+    for conn in (first, second):
+        conn.autocommit = False  # deadlock_timeout (1 s) is the server's: only a superuser may change it
+    errors: list[BaseException] = []
+
+    def lock_then(conn, then: int) -> None:
+        try:
+            conn.execute("SELECT * FROM deadlock_t WHERE id = %s FOR UPDATE", (then,))
+        except psycopg.errors.DeadlockDetected as exc:
+            errors.append(exc)
+        finally:
+            conn.rollback()
+
+    try:
+        first.execute("SELECT * FROM deadlock_t WHERE id = 1 FOR UPDATE")
+        second.execute("SELECT * FROM deadlock_t WHERE id = 2 FOR UPDATE")
+        threads = [threading.Thread(target=lock_then, args=(c, row)) for c, row in ((first, 2), (second, 1))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        first.close()
+        second.close()
+        db.execute("DROP TABLE IF EXISTS deadlock_t")
+    assert len(errors) == 1, errors  # Postgres broke the cycle by cancelling one of the two
+    deadline = time.monotonic() + 15  # a backend reports its statistics within about a second
+    with autocommit() as conn:
+        while (counted := maintenance.deadlocks(conn)) == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+    assert counted == before + 1

@@ -242,6 +242,9 @@ def test_suite_dags_come_from_the_tag_with_their_newest_run() -> None:
 
     bag = DagBag(dag_folder=str(ROOT / "dags" / "analytics_stuck_work.py"))
     run = test_run(bag.get_dag("analytics_stuck_work"))
+    # A DAG that is not the suite's, with a run of its own: the page must leave it out.
+    other = DagBag(dag_folder=str(ROOT / "tests" / "dags" / "untagged_probe.py")).get_dag("untagged_probe")
+    test_run(other)
     with create_session() as session:
         section = suite_dag_runs(session, ui_base="")
         rows = {r["dag_id"]: r for r in section.rows}
@@ -249,12 +252,9 @@ def test_suite_dags_come_from_the_tag_with_their_newest_run() -> None:
         shown = rows["analytics_stuck_work"]
         assert (shown["run_id"], shown["state"]) == (run.run_id, "success")
         assert shown["run_url"] == run_path("analytics_stuck_work", run.run_id)
-        # Only DAGs carrying the suite's tag: the tests' own probe DAGs never show.
-        from airflow.models.dag import DagTag
-        from sqlalchemy import select
-
-        tagged = set(session.scalars(select(DagTag.dag_id).where(DagTag.name == SUITE_TAG)))
-        assert set(rows) <= tagged
+        # Only DAGs carrying the suite's tag: one without it never shows, though it ran.
+        assert "untagged_probe" not in rows
+        assert SUITE_TAG not in other.tags
         # A user allowed fewer DAGs sees fewer.
         limited = suite_dag_runs(session, allowed_dag_ids={"analytics_stuck_work"})
         assert [r["dag_id"] for r in limited.rows] == ["analytics_stuck_work"]
