@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from analytics_ops.config import ReplicationSettings
-from analytics_ops.replication import ReplicaLagTrigger, judge, lags_from_primary, measure
-from tests.conftest import REPLICA_PORT, superuser_connect
+from analytics_ops.replication import ReplicaLagTrigger, classify_senders, judge, lags_from_primary, measure
+from tests.conftest import PG_PASSWORD, PG_PORT, PG_USER, REPLICA_PORT, TEST_DB, admin_connect, superuser_connect
 from tests.dag_runs import test_run
 
 TIGHT = ReplicationSettings(
@@ -49,12 +53,40 @@ def wait_until_caught_up(timeout: float = 20) -> None:
 
 
 def test_null_replay_lag_with_nothing_outstanding_is_zero_lag():
-    lags = lags_from_primary([("r1@10.0.0.2", "streaming", 0, None), ("r2@10.0.0.3", "streaming", 4096, None)])
+    lags = lags_from_primary(
+        [
+            ("r1@10.0.0.2", "r1", "streaming", "standby", 0, None),
+            ("r2@10.0.0.3", "r2", "streaming", "standby", 4096, None),
+        ]
+    )
     assert [(lag.lag_seconds, lag.lag_bytes) for lag in lags] == [(0.0, 0), (None, 4096)]
     assert judge(lags, [], [], TIGHT).ok  # 4 kB behind, seconds unknown: judged on bytes alone
-    catching_up = lags_from_primary([("r3@10.0.0.4", "catchup", None, None)])
+    catching_up = lags_from_primary([("r3@10.0.0.4", "r3", "catchup", "standby", None, None)])
     verdict = judge(catching_up, [], [], TIGHT)
     assert not verdict.ok and "r3@10.0.0.4: lag unknown (state catchup)" in verdict.summary()
+
+
+def test_only_physical_standbys_count_and_the_config_can_leave_one_out():
+    rows = [
+        ("replica1@10.0.0.2", "replica1", "streaming", "standby", 1024, 0.5),
+        ("pg_receivewal@10.0.0.9", "pg_receivewal", "streaming", "wal_archiver", 900_000_000, 3600.0),
+        ("sub@10.0.0.7", "sub", "streaming", "logical", 500_000_000, 1800.0),
+        ("dr-delayed@10.0.0.8", "dr-delayed", "streaming", "standby", 800_000_000, 7200.0),
+    ]
+    lags, not_counted = classify_senders(rows, ["dr-*"])
+    assert [lag.replica for lag in lags] == ["replica1@10.0.0.2"]
+    assert not_counted == [
+        "pg_receivewal@10.0.0.9: streams WAL but never replays it (pg_receivewal, Barman, pg_basebackup)",
+        "sub@10.0.0.7: a logical replication or decoding consumer",
+        "dr-delayed@10.0.0.8: in replication.ignore_applications",
+    ]
+    verdict = judge(lags, [], [], TIGHT, not_counted)
+    assert verdict.ok and "not replicas: pg_receivewal@10.0.0.9" in verdict.summary()
+    # Exact names match whole, and only a trailing * makes a prefix: `_` is no wildcard.
+    assert [lag.replica for lag in classify_senders(rows, ["dr-delaye", "dr_delayed"])[0]] == [
+        "replica1@10.0.0.2",
+        "dr-delayed@10.0.0.8",
+    ]
 
 
 def test_idle_primary_with_a_caught_up_replica_passes(db):
@@ -66,6 +98,81 @@ def test_idle_primary_with_a_caught_up_replica_passes(db):
     assert verdict.ok, verdict.summary()
     assert {lag.source for lag in verdict.lags} == {"primary", "replica"}
     assert all(lag.lag_seconds == 0 and lag.lag_bytes == 0 for lag in verdict.lags), verdict.summary()
+
+
+GENEROUS_BYTES = TIGHT.model_copy(update={"max_lag_bytes": 64 * 1024 * 1024})
+
+
+def _sample_while(work: threading.Thread, settings: ReplicationSettings) -> list:
+    verdicts = []
+    work.start()
+    while work.is_alive():
+        verdicts.append(measure(settings))
+        time.sleep(0.1)
+    work.join()
+    return verdicts
+
+
+def test_a_busy_primary_with_a_replica_that_keeps_up_passes(db):
+    wait_until_caught_up()
+
+    def steady_writes() -> None:
+        with admin_connect(TEST_DB) as writer:
+            writer.execute("CREATE TABLE IF NOT EXISTS wal_filler (id bigint, pad text)")
+            deadline = time.monotonic() + 4
+            while time.monotonic() < deadline:
+                writer.execute("INSERT INTO wal_filler SELECT g, repeat('x', 100) FROM generate_series(1, 500) AS g")
+
+    verdicts = _sample_while(threading.Thread(target=steady_writes), GENEROUS_BYTES)
+    assert len(verdicts) >= 5 and all(v.ok for v in verdicts), [v.summary() for v in verdicts if not v.ok]
+
+
+def test_one_long_transaction_on_the_primary_is_not_lag(db):
+    """A bulk load: WAL streams for seconds with no commit, so the replica's last replayed commit
+    grows old while it keeps up. Seconds since that commit are not its lag."""
+    wait_until_caught_up()
+    time.sleep(TIGHT.max_lag_seconds + 1)  # the last commit the replica replayed is now old
+
+    def bulk_load() -> None:
+        with admin_connect(TEST_DB) as loader, loader.transaction():
+            loader.execute("CREATE TABLE IF NOT EXISTS wal_filler (id bigint, pad text)")
+            deadline = time.monotonic() + 4
+            while time.monotonic() < deadline:
+                loader.execute("INSERT INTO wal_filler SELECT g, repeat('x', 100) FROM generate_series(1, 2000) AS g")
+
+    verdicts = _sample_while(threading.Thread(target=bulk_load), GENEROUS_BYTES)
+    assert len(verdicts) >= 5 and all(v.ok for v in verdicts), [v.summary() for v in verdicts if not v.ok]
+
+
+def test_a_wal_archiver_on_the_primary_is_not_a_replica(db, tmp_path):
+    """pg_receivewal (what Barman's streaming archiver runs) never replays: under steady writes its
+    replay_lag would grow without bound. It is named in the summary, not counted."""
+    wait_until_caught_up()
+    env = {**os.environ, "PGPASSWORD": PG_PASSWORD, "PGAPPNAME": "barman_receive_wal"}
+    receiver = subprocess.Popen(
+        [str(Path(os.environ["AOPS_LOCAL_PG_BIN"]) / "pg_receivewal"), "-h", "127.0.0.1", "-p", str(PG_PORT),
+         "-U", PG_USER, "-D", str(tmp_path), "--no-loop", "--no-password"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        with superuser_connect() as su:  # wait until the primary lists it
+            deadline = time.monotonic() + 20
+            while not su.execute(
+                "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'"
+            ).fetchone()[0]:
+                assert time.monotonic() < deadline and receiver.poll() is None, receiver.stdout.read()
+                time.sleep(0.1)
+        write_wal(db)
+        time.sleep(TIGHT.max_lag_seconds + 0.5)
+        write_wal(db)
+        wait_until_caught_up()  # the replica catches up; the archiver never "replays"
+        verdict = measure(TIGHT)
+        assert verdict.ok, verdict.summary()
+        assert "not replicas: barman_receive_wal@127.0.0.1: streams WAL but never replays it" in verdict.summary()
+        assert [lag.replica for lag in verdict.lags if lag.source == "primary"] != []
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=10)
 
 
 def test_paused_replay_keeps_the_gate_closed_until_resumed(db):

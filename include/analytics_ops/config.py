@@ -128,6 +128,7 @@ class ReplicationSettings(_Strict):
     max_lag_bytes: int = Field(64 * 1024 * 1024, gt=0)
     replica_connections: list[str] = Field(default_factory=lambda: ["analytics_db_replica"])
     when_no_replica: Literal["pass", "fail"] = "pass"
+    ignore_applications: list[str] = Field(default_factory=list)
     poke_interval: Duration = timedelta(seconds=30)
     timeout: Duration = timedelta(hours=1)
 

@@ -1,13 +1,22 @@
 """Replica lag, measured in seconds and bytes, and the gate that waits for it to come down.
 
-Two views, because each misses something:
+What counts as a replica: a physical standby that replays WAL (it serves reads). The primary's
+`pg_stat_replication` lists every WAL sender; a WAL archiver (pg_receivewal, Barman's streaming
+archiver, pg_basebackup's WAL stream) never replays (its replay_lsn is NULL and its replay_lag grows
+without bound under writes), and logical consumers hold a logical slot: neither is counted, and the
+gate's summary names them. What the suite cannot know (a delayed standby, a disaster-recovery
+standby nobody reads from) is left out by `replication.ignore_applications`.
+
+Two views of each replica, because each misses something:
 - the primary's `pg_stat_replication` sees every streaming replica and the bytes of WAL each has
   not replayed; its `replay_lag` is NULL once the primary goes idle (zero lag when no bytes are
   outstanding) and stops moving when a replica's replay is paused;
 - a replica's own view (for the connections in `replication.replica_connections`) gives the
-  seconds since its last replayed commit while received WAL waits, which grows while replay is
-  paused or stuck. When all received WAL is replayed the replica is current: zero lag, however
-  long ago the last commit was (an idle primary is not a lagging replica).
+  bytes received but not replayed, and, while replay is paused, the seconds since its last
+  replayed commit (which then keep growing). When all received WAL is replayed the replica is
+  current: zero lag, however long ago the last commit was (an idle primary is not a lagging
+  replica). While it replays, the seconds since the last commit say nothing: during one long
+  transaction on the primary a replica a few bytes behind has replayed no commit for as long.
 
 The trigger below lets the waiting happen in the triggerer, which holds thousands of waits at
 once instead of a worker slot each.
@@ -46,15 +55,23 @@ class LagVerdict:
     ok: bool
     problems: list[str] = field(default_factory=list)
     lags: list[ReplicaLag] = field(default_factory=list)
+    not_counted: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         measured = "; ".join(lag.describe() for lag in self.lags) or "no replica measured"
+        if self.not_counted:
+            measured += "; not replicas: " + "; ".join(self.not_counted)
         if self.ok:
             return f"replica lag within limits: {measured}"
         return "replica lag over the limit: " + "; ".join(self.problems) + f" (measured: {measured})"
 
     def as_event(self, status: str) -> dict[str, Any]:
-        return {"status": status, "summary": self.summary(), "lags": [asdict(lag) for lag in self.lags]}
+        return {
+            "status": status,
+            "summary": self.summary(),
+            "lags": [asdict(lag) for lag in self.lags],
+            "not_counted": self.not_counted,
+        }
 
 
 def _human_bytes(n: int) -> str:
@@ -66,16 +83,40 @@ def _human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def lags_from_primary(rows: list[tuple]) -> list[ReplicaLag]:
-    lags = []
-    for replica, state, lag_bytes, replay_lag_seconds in rows:
-        if lag_bytes == 0:
-            seconds: float | None = 0.0
-        else:
-            seconds = replay_lag_seconds
+# Why a WAL sender of another kind is not a read replica (sql/replication/primary_lag.sql).
+NOT_A_REPLICA = {
+    "wal_archiver": "streams WAL but never replays it (pg_receivewal, Barman, pg_basebackup)",
+    "logical": "a logical replication or decoding consumer",
+}
+
+
+def ignored_by_config(application_name: str, ignore: list[str]) -> bool:
+    """`replication.ignore_applications`: exact names, or prefixes written with a trailing `*`."""
+    return any(
+        application_name.startswith(entry[:-1]) if entry.endswith("*") else application_name == entry
+        for entry in ignore
+    )
+
+
+def classify_senders(rows: list[tuple], ignore: list[str] | None = None) -> tuple[list[ReplicaLag], list[str]]:
+    """The primary's WAL senders: the read replicas' lags, and a note for each sender not counted."""
+    lags, not_counted = [], []
+    for replica, application_name, state, kind, lag_bytes, replay_lag_seconds in rows:
+        if kind != "standby":
+            not_counted.append(f"{replica}: {NOT_A_REPLICA.get(kind, kind)}")
+            continue
+        if ignored_by_config(application_name or "", ignore or []):
+            not_counted.append(f"{replica}: in replication.ignore_applications")
+            continue
+        seconds: float | None = 0.0 if lag_bytes == 0 else replay_lag_seconds
         note = "" if state == "streaming" else f"state {state}"
         lags.append(ReplicaLag(replica, "primary", seconds, lag_bytes, note))
-    return lags
+    return lags, not_counted
+
+
+def lags_from_primary(rows: list[tuple], ignore: list[str] | None = None) -> list[ReplicaLag]:
+    """The read replicas among the primary's WAL senders, with their lag (see `classify_senders`)."""
+    return classify_senders(rows, ignore)[0]
 
 
 def lag_from_replica(name: str, row: tuple) -> ReplicaLag:
@@ -90,13 +131,15 @@ def judge(
     replicas: list[ReplicaLag],
     unreachable: list[tuple[str, str]],
     settings: ReplicationSettings,
+    not_counted: list[str] | None = None,
 ) -> LagVerdict:
     """Within limits, or the list of what is not (each replica, each view, each limit)."""
     problems = []
+    not_counted = not_counted or []
     if not primary and not replicas and not unreachable:
         if settings.when_no_replica == "fail":
             problems.append("no streaming replica is attached to the primary (replication.when_no_replica: fail)")
-        return LagVerdict(not problems, problems, [])
+        return LagVerdict(not problems, problems, [], not_counted)
     for lag in [*primary, *replicas]:
         if lag.lag_bytes is None and lag.lag_seconds is None:
             problems.append(f"{lag.replica}: lag unknown ({lag.note or 'replica not streaming yet'})")
@@ -108,7 +151,7 @@ def judge(
         if lag.lag_seconds is not None and lag.lag_seconds > settings.max_lag_seconds:
             problems.append(f"{lag.replica}: {lag.lag_seconds:.1f} s behind (max {settings.max_lag_seconds:g} s)")
     problems.extend(f"{name}: unreachable ({error})" for name, error in unreachable)
-    return LagVerdict(not problems, problems, [*primary, *replicas])
+    return LagVerdict(not problems, problems, [*primary, *replicas], not_counted)
 
 
 def measure(settings: ReplicationSettings | None = None, primary_conn_id: str | None = None) -> LagVerdict:
@@ -121,7 +164,8 @@ def measure(settings: ReplicationSettings | None = None, primary_conn_id: str | 
     timeout = min(settings.poke_interval, config.database.statement_timeout)
     options = {"application_name": "analytics-ops:replica-lag", "statement_timeout": timeout, "connect_timeout": 10}
     with connect(primary_conn_id or config.connections.primary, **options) as conn:
-        primary = lags_from_primary(conn.execute(sql_file("replication/primary_lag")).fetchall())
+        rows = conn.execute(sql_file("replication/primary_lag")).fetchall()
+    primary, not_counted = classify_senders(rows, settings.ignore_applications)
     replicas, unreachable = [], []
     for conn_id in settings.replica_connections:
         try:
@@ -129,7 +173,7 @@ def measure(settings: ReplicationSettings | None = None, primary_conn_id: str | 
                 replicas.append(lag_from_replica(conn_id, conn.execute(sql_file("replication/replica_lag")).fetchone()))
         except Exception as exc:
             unreachable.append((conn_id, error_first_line(exc)))
-    return judge(primary, replicas, unreachable, settings)
+    return judge(primary, replicas, unreachable, settings, not_counted)
 
 
 async def _aconnect(conn_id: str) -> Any:
@@ -160,7 +204,7 @@ async def ameasure(settings: ReplicationSettings, primary_conn_id: str) -> LagVe
 
     async with await _aconnect(primary_conn_id) as conn:
         cur = await conn.execute(sql_file("replication/primary_lag"))
-        primary = lags_from_primary(await cur.fetchall())
+        primary, not_counted = classify_senders(await cur.fetchall(), settings.ignore_applications)
     replicas, unreachable = [], []
     for conn_id in settings.replica_connections:
         try:
@@ -169,7 +213,7 @@ async def ameasure(settings: ReplicationSettings, primary_conn_id: str) -> LagVe
                 replicas.append(lag_from_replica(conn_id, await cur.fetchone()))
         except Exception as exc:
             unreachable.append((conn_id, error_first_line(exc)))
-    return judge(primary, replicas, unreachable, settings)
+    return judge(primary, replicas, unreachable, settings, not_counted)
 
 
 class ReplicaLagTrigger(BaseTrigger):
