@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from scripts import ops_page_browser as browser
-from tests.conftest import PG_PORT, REPLICA_PORT, admin_connect, pg_conn_json
+from tests.conftest import PG_PORT, REPLICA_PORT, admin_connect, bootstrap_database, pg_conn_json, superuser_connect
 
 ROOT = Path(__file__).resolve().parents[2]
 DB = "aops_browser"
@@ -86,9 +86,9 @@ class MadeUp:
 
 @pytest.fixture(scope="module")
 def made_up(tmp_path_factory) -> Iterator[MadeUp]:
-    with admin_connect() as conn:
+    with superuser_connect() as conn:  # whoever owned it before
         conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
+    bootstrap_database(DB)  # as the deployment's: owned by the suite's role, with its extensions
     home = tmp_path_factory.mktemp("make-up")
     env = {
         **os.environ,
