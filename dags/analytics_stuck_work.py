@@ -70,7 +70,10 @@ def analytics_stuck_work():
         return _run(
             "terminate_idle_sessions",
             lambda conn: terminate_idle_in_transaction(
-                conn, settings.idle_in_transaction_limit, settings.allow_applications
+                conn,
+                settings.idle_in_transaction_limit,
+                settings.allow_applications,
+                spare_backup_tools=settings.spare_backup_tools,
             ),
         )
 

@@ -71,6 +71,9 @@ def test_only_foreign_sessions_idle_in_a_transaction_too_long_are_terminated():
         "victim-app": _session("victim-app", in_transaction=True),
         "analytics-ops:some-task": _session("analytics-ops:some-task", in_transaction=True),
         "payments-worker-1": _session("payments-worker-1", in_transaction=True),
+        # Exact names and `*` prefixes only: the entry "v_ctim-app" spares neither victim (`_` is no wildcard).
+        "victim_app": _session("victim_app", in_transaction=True),
+        "pg_dump": _session("pg_dump", in_transaction=True),  # a backup's snapshot, idle by design
         "plain-idle": _session("plain-idle", in_transaction=False),
         # The suite's role (pg_signal_backend) may not signal a superuser's session: it is reported,
         # and the others are still terminated in the same run.
@@ -80,20 +83,34 @@ def test_only_foreign_sessions_idle_in_a_transaction_too_long_are_terminated():
     fresh = _session("victim-but-fresh", in_transaction=True)
     try:
         with connect() as conn:
-            acted = terminate_idle_in_transaction(conn, timedelta(seconds=1), allow=["payments-"])
+            acted = terminate_idle_in_transaction(conn, timedelta(seconds=1), allow=["payments-*", "v_ctim-app"])
         by_app = {a["application_name"]: a for a in acted}
-        assert sorted(by_app) == ["dba-console", "victim-app"]
+        assert sorted(by_app) == ["dba-console", "victim-app", "victim_app"]
         assert by_app["victim-app"]["terminated"] is True and "skipped_because" not in by_app["victim-app"]
         assert by_app["dba-console"]["terminated"] is False
         assert "superuser" in by_app["dba-console"]["skipped_because"]
-        with pytest.raises(psycopg.OperationalError):
-            sessions["victim-app"].execute("SELECT 1")
-        for name in ("analytics-ops:some-task", "payments-worker-1", "plain-idle", "dba-console"):
+        for name in ("victim-app", "victim_app"):
+            with pytest.raises(psycopg.OperationalError):
+                sessions[name].execute("SELECT 1")
+        for name in ("analytics-ops:some-task", "payments-worker-1", "pg_dump", "plain-idle", "dba-console"):
             assert sessions[name].execute("SELECT 1").fetchone() == (1,), name
         assert fresh.execute("SELECT 1").fetchone() == (1,)
     finally:
         for conn in [*sessions.values(), fresh]:
             conn.close()
+
+
+def test_spared_applications_are_names_or_star_prefixes() -> None:
+    from pydantic import ValidationError
+
+    from analytics_ops.config import StuckWorkSettings
+    from analytics_ops.stuck_work import spared_applications
+
+    assert spared_applications(["billing"], spare_backup_tools=False) == ["analytics-ops*", "billing"]
+    assert "pg_dump" in spared_applications([]) and "barman*" in spared_applications([])
+    for bad in ("*", "a*b", "**"):
+        with pytest.raises(ValidationError, match="trailing"):
+            StuckWorkSettings(allow_applications=[bad])
 
 
 def test_retention_deletes_exactly_the_old_matching_rows_in_batches(db):

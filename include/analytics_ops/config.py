@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "analytics_ops.yaml"
@@ -223,8 +223,18 @@ class RetentionSettings(_Strict):
 class StuckWorkSettings(_Strict):
     stuck_after: Duration = timedelta(minutes=30)
     idle_in_transaction_limit: Duration = timedelta(minutes=10)
-    # application_name prefixes whose sessions are never terminated (the suite's own never are).
+    # application_names whose sessions are never terminated: exact, or a prefix ending in `*`
+    # (the suite's own never are).
     allow_applications: list[str] = Field(default_factory=list)
+    spare_backup_tools: bool = True
+
+    @field_validator("allow_applications")
+    @classmethod
+    def _entries_are_names_or_prefixes(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if not entry.rstrip("*") or "*" in entry[:-1]:
+                raise ValueError(f"{entry!r}: an application_name, or a prefix followed by one trailing *")
+        return entries
 
 
 class BackupSettings(_Strict):

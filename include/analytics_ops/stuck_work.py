@@ -4,7 +4,9 @@
   `failed` with a message saying who did it and why, as INC-003's manual UPDATE does.
 - A session idle in a transaction for longer than `stuck_work.idle_in_transaction_limit` (it holds
   locks and snapshots, blocking VACUUM) is terminated, in this database only, never the suite's own
-  sessions (`application_name` starting `analytics-ops`) nor those of `allow_applications`.
+  sessions (`application_name` starting `analytics-ops`), backup tools' (`BACKUP_TOOLS`, unless
+  `spare_backup_tools` is off) nor those `allow_applications` names (exactly, or by a prefix
+  written with a trailing `*`).
   A superuser's session is reported and left alone: the suite's role (`pg_signal_backend`) may not
   signal it, and trying would fail the statement for every other session too.
 """
@@ -31,12 +33,24 @@ def fail_stuck_jobs(conn: Any, stuck_after: timedelta) -> list[dict[str, Any]]:
     return [{"job_id": r[0], "job_type": r[1], "started_at": r[2].isoformat()} for r in rows]
 
 
-def terminate_idle_in_transaction(conn: Any, limit: timedelta, allow: list[str]) -> list[dict[str, Any]]:
+# Backup tools hold a transaction open on purpose (pg_dump's snapshot while its workers copy; the
+# WAL stream of a base backup): the suite's own backups and common backup products' sessions.
+BACKUP_TOOLS = ("pg_dump", "pg_restore", "pg_basebackup", "pg_receivewal", "barman*", "pgbackrest*", "wal-g*")
+
+
+def spared_applications(allow: list[str], *, spare_backup_tools: bool = True) -> list[str]:
+    """application_name entries never terminated: exact names, or prefixes ending in `*`."""
+    return ["analytics-ops*", *(BACKUP_TOOLS if spare_backup_tools else ()), *allow]
+
+
+def terminate_idle_in_transaction(
+    conn: Any, limit: timedelta, allow: list[str], *, spare_backup_tools: bool = True
+) -> list[dict[str, Any]]:
     from analytics_ops.db import sql_file
 
     rows = conn.execute(
         sql_file("stuck_work/terminate_idle_in_transaction"),
-        {"limit": limit, "allow": ["analytics-ops", *allow]},
+        {"limit": limit, "allow": spared_applications(allow, spare_backup_tools=spare_backup_tools)},
     ).fetchall()
     conn.commit()
     sessions = [

@@ -1,5 +1,5 @@
 -- Client sessions of this database idle in a transaction for longer than %(limit)s, terminated;
--- never this session, never an application_name starting with one of %(allow)s. A superuser's
+-- never this session, never an application_name that %(allow)s spares. A superuser's
 -- session is listed but not signalled unless we are a superuser too: pg_terminate_backend() would
 -- raise an ERROR for it (pg_signal_backend may not signal a superuser) and fail the whole statement.
 WITH idle AS (
@@ -20,9 +20,15 @@ WITH idle AS (
         AND a.state IN ('idle in transaction', 'idle in transaction (aborted)')
         AND a.state_change < clock_timestamp() - %(limit)s::interval
         AND a.pid <> pg_backend_pid()
+        -- Spared: an application_name equal to an entry, or starting with an entry's text before
+        -- its trailing '*' (no LIKE: '_' and '%%' in a name are plain characters).
         AND NOT EXISTS (
-            SELECT 1 FROM unnest(%(allow)s::text[]) AS p (prefix)
-            WHERE a.application_name LIKE p.prefix || '%%'
+            SELECT 1 FROM unnest(%(allow)s::text[]) AS p (entry)
+            WHERE
+                CASE
+                    WHEN right(p.entry, 1) = '*' THEN starts_with(a.application_name, left(p.entry, -1))
+                    ELSE a.application_name = p.entry
+                END
         )
 )
 
