@@ -134,8 +134,9 @@ def analytics_cache_warming():
         from analytics_ops import cache_warming
         from analytics_ops.db import connect
         from analytics_ops.run_log import record_task_run
+        from analytics_ops.xcom import mapped_results
 
-        results = [results[i] for i in range(len(results))]  # one read per mapped result
+        results = mapped_results(results)
         summary = {
             "users_warmed": sum(r["users"] for r in results),
             "keys_computed": sum(r["keys"] for r in results),

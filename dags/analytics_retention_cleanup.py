@@ -66,6 +66,7 @@ def analytics_retention_cleanup():
     def vacuum_tables(results: list[dict]) -> list[dict]:
         from analytics_ops.db import connect
         from analytics_ops.maintenance import vacuum_table
+        from analytics_ops.xcom import mapped_results
 
         done = []
         with connect(
@@ -73,7 +74,7 @@ def analytics_retention_cleanup():
             statement_timeout=load_config().maintenance.statement_timeout,
             application_name=f"analytics-ops:{DAG_ID}.vacuum_tables",
         ) as conn:
-            for result in results:
+            for result in mapped_results(results):
                 if result["deleted"]:
                     done.append(vacuum_table(conn, result["table"]))
         print(done or "nothing deleted, nothing to vacuum")

@@ -120,13 +120,14 @@ def analytics_weekly_maintenance():
     def report(vacuumed: list[dict], reindexed: list[dict], swept: list[str]) -> dict:
         from analytics_ops import maintenance
         from analytics_ops.run_log import record_task_run
+        from analytics_ops.xcom import mapped_results
 
         with _maintenance_connection("report", autocommit=False) as conn:
             deadlocks = maintenance.deadlocks(conn)
             previous = maintenance.previous_deadlocks(conn, DAG_ID)
             summary = {
-                "tables": [v for v in (vacuumed or []) if v],
-                "indexes": [r for r in (reindexed or []) if r],
+                "tables": [v for v in mapped_results(vacuumed) if v],
+                "indexes": [r for r in mapped_results(reindexed) if r],
                 "swept": swept or [],
                 "deadlocks": deadlocks,
                 "deadlocks_since_last_week": None if previous is None else deadlocks - previous,

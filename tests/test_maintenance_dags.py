@@ -68,14 +68,19 @@ def test_monthly_archival_refuses_an_older_than_too_close_to_today(old_rows, sla
     assert "younger than archival.min_retention_days" in slack.texts()[-1]
 
 
-def test_weekly_maintenance_retention_and_stuck_work_runs_succeed(db):
+def test_weekly_maintenance_retention_and_stuck_work_runs_succeed(db, capfd):
     for dag_id, task_id in (
         ("analytics_weekly_maintenance", "report"),
         ("analytics_retention_cleanup", "apply_policy"),
         ("analytics_stuck_work", "fail_stuck_jobs"),
     ):
+        capfd.readouterr()
         run = test_run(parse(dag_id))
         assert run.state == "success", (dag_id, states(run))
+        # A run that succeeded prints no line at error level (a newcomer reads one as a failure).
+        out = capfd.readouterr()
+        errors = [line for line in (out.out + out.err).splitlines() if "[error" in line]
+        assert not errors, (dag_id, errors)
         logged = db.execute(
             "SELECT count(*) FROM ops.run_log WHERE run_id = %s AND task_id = %s", (run.run_id, task_id)
         ).fetchone()[0]
