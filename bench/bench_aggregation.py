@@ -10,7 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
-from bench.common import alternate, ensure_database, psql, render, report, use_database
+from bench.common import alternate, checkpoint, ensure_database, psql, render, report, use_database
 
 DAY = date(2026, 1, 15)
 YEAR_END = date(2025, 12, 31)
@@ -28,7 +28,8 @@ def _load(dbname: str, users: int, days: int, tasks_per_day: int, last_day: date
 
 
 def _truncate(dbname: str) -> None:
-    psql(dbname, "TRUNCATE daily_analytics; CHECKPOINT;")
+    psql(dbname, "TRUNCATE daily_analytics;")
+    checkpoint()
 
 
 def _raw_statement(day_range, settings) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bench.common import alternate, ensure_database, psql, report, use_database
+from bench.common import alternate, checkpoint, ensure_database, psql, report, use_database
 
 DBNAME = "aops_bench_archival"
 CUTOFF = date(2024, 1, 1)
@@ -43,9 +43,9 @@ def _reset() -> None:
         FROM daily_analytics_archive ON CONFLICT DO NOTHING;
         TRUNCATE daily_analytics_archive;
         VACUUM (ANALYZE) daily_analytics;
-        CHECKPOINT;
         """,
     )
+    checkpoint()
 
 
 def run() -> list[dict]:

@@ -121,6 +121,8 @@ def run() -> list[dict]:
 def _restore(folder: Path, jobs: int) -> dict:
     from psycopg import sql
 
+    from analytics_ops.pg_tools import without_extensions
+
     scratch = "aops_bench_restore"
 
     def reset() -> None:
@@ -128,12 +130,19 @@ def _restore(folder: Path, jobs: int) -> dict:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
 
+    # Restored as the suite's role, like the suite's verification: without the extensions only a
+    # superuser may create, and without grants (analytics_ops.pg_tools.without_extensions).
+    toc = subprocess.run([_bin("pg_restore"), "--list", str(folder)], env=_pg_env(), check=True, capture_output=True)
+    use_list = folder.parent / "restore.list"
+    use_list.write_text(without_extensions(toc.stdout.decode(), creatable=set())[0])
+
     def restore(n: int) -> None:
         subprocess.run(
-            [_bin("pg_restore"), f"--jobs={n}", "--exit-on-error", "--no-owner", f"--dbname={scratch}", str(folder)],
+            [_bin("pg_restore"), f"--jobs={n}", "--exit-on-error", "--no-owner", "--no-privileges",
+             f"--use-list={use_list}", f"--dbname={scratch}", str(folder)],
             env=_pg_env(),
             check=True,
-        )
+        )  # fmt: skip
 
     try:
         parallel_s, single_s = alternate(lambda: restore(jobs), lambda: restore(1), reset, trials=2)

@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
-from bench.common import ensure_database, psql, report, use_database
+from bench.common import checkpoint, ensure_database, psql, report, use_database
 
 DBNAME = "aops_bench_mv"
 VIEWS = ["user_task_stats", "user_priority_distribution", "user_status_distribution", "user_monthly_trends"]
@@ -27,7 +27,7 @@ def _refresh(view: str) -> None:
 def _median(func, trials: int = 3) -> float:
     times = []
     for _ in range(trials):
-        psql(DBNAME, "CHECKPOINT;")
+        checkpoint()
         start = time.perf_counter()
         func()
         times.append(time.perf_counter() - start)

@@ -25,6 +25,25 @@ def admin_connect(dbname: str = "postgres") -> Any:
     )
 
 
+def checkpoint() -> None:
+    """CHECKPOINT between trials, so each starts with the same dirty buffers. Arranging, not measured:
+    only a superuser (or pg_checkpoint) may, so it is the one session a benchmark opens as the stack's
+    superuser; everything measured connects as the suite's limited role."""
+    import psycopg
+
+    password = open(os.path.join(os.environ["AOPS_STACK_DIR"], "secrets", "pg_password")).read().strip()
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=int(os.environ["AOPS_LOCAL_PG_PORT"]),
+        user=os.environ["AOPS_LOCAL_SUPERUSER"],
+        password=password,
+        dbname="postgres",
+        autocommit=True,
+        application_name="aops-bench-superuser",
+    ) as conn:
+        conn.execute("CHECKPOINT")
+
+
 def use_database(dbname: str) -> None:
     """Point the suite's `analytics_db` connection at `dbname` on the local primary."""
     import json
