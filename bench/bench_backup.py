@@ -47,8 +47,8 @@ def run() -> list[dict]:
     from airflow.sdk import ObjectStoragePath
 
     from analytics_ops.backups import take_full_backup
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
     from analytics_ops.demo_data import DemoScale, load_demo_data
     from analytics_ops.pg_tools import pg_target
 

@@ -17,7 +17,7 @@ VIEWS = ["user_task_stats", "user_priority_distribution", "user_status_distribut
 
 
 def _refresh(view: str) -> None:
-    from analytics_ops.db import connect
+    from analytics_ops.core.db import connect
     from analytics_ops.mv_refresh import refresh_view
 
     with connect(application_name="analytics-ops:bench") as conn:
@@ -35,8 +35,8 @@ def _median(func, trials: int = 3) -> float:
 
 
 def run() -> list[dict]:
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
     from analytics_ops.demo_data import DemoScale, load_demo_data
 
     ensure_database(DBNAME)

@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag, get_current_context, task
 
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.core.dag_defaults import suite_dag_args
 
 DAG_ID = "analytics_backup_full"
 

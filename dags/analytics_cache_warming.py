@@ -58,8 +58,8 @@ from datetime import UTC, datetime
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from analytics_ops.config import load_config
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.core.config import load_config
+from analytics_ops.core.dag_defaults import suite_dag_args
 from analytics_ops.sensors import ReplicaLagSensor
 
 DAG_ID = "analytics_cache_warming"
@@ -86,8 +86,8 @@ def analytics_cache_warming():
     @task
     def select_users() -> list[dict]:
         from analytics_ops.cache_warming import WarmWindow, active_users, chunk, source_connection_id
-        from analytics_ops.db import connect
-        from analytics_ops.errors import ParamsRefused
+        from analytics_ops.core.db import connect
+        from analytics_ops.core.errors import ParamsRefused
 
         context = get_current_context()
         top_users = context["params"].get("top_users")
@@ -105,12 +105,13 @@ def analytics_cache_warming():
     @task(max_active_tis_per_dagrun=CONFIG.cache.parallel_chunks)
     def warm_chunk(work: dict) -> dict:
         from analytics_ops import cache_warming
-        from analytics_ops.db import connect
+        from analytics_ops.core.db import connect
+        from analytics_ops.core.redis import redis_client
 
         config = load_config()
         window = cache_warming.WarmWindow(datetime.fromisoformat(work["since"]), datetime.fromisoformat(work["as_of"]))
         dry_run = bool(get_current_context()["params"].get("dry_run"))
-        client = None if dry_run else cache_warming.redis_client()
+        client = None if dry_run else redis_client()
         source = cache_warming.source_connection_id(config)
         with connect(source, application_name=f"analytics-ops:{DAG_ID}.warm_chunk") as conn:
             result = cache_warming.warm_chunk(conn, client, work["user_ids"], window, config)
@@ -120,20 +121,21 @@ def analytics_cache_warming():
     @task
     def remove_keys_without_ttl() -> dict:
         from analytics_ops import cache_warming
+        from analytics_ops.core.redis import redis_client, redis_health
 
         dry_run = bool(get_current_context()["params"].get("dry_run"))
-        client = cache_warming.redis_client()
+        client = redis_client()
         # Redis counts the sweep's TTL probes as keyspace hits: take the hit rate before sweeping.
-        health = cache_warming.redis_health(client)
+        health = redis_health(client)
         swept = cache_warming.remove_keys_without_ttl(client, load_config().cache, dry_run)
         print(f"hygiene: {swept}")
         return {**swept, "hit_rate_pct": health["hit_rate_pct"]}
 
     @task
     def report(results: list[dict], swept: dict) -> dict:
-        from analytics_ops import cache_warming
-        from analytics_ops.db import connect
-        from analytics_ops.run_log import record_task_run
+        from analytics_ops.core.db import connect
+        from analytics_ops.core.redis import redis_client, redis_health
+        from analytics_ops.core.run_log import record_task_run
 
         results = [results[i] for i in range(len(results))]  # one read per mapped result
         summary = {
@@ -142,7 +144,7 @@ def analytics_cache_warming():
             "keys_written": sum(r["keys_written"] for r in results),
             "dry_run": any(r["dry_run"] for r in results),
             "keys_without_ttl_deleted": swept["deleted"],
-            **cache_warming.redis_health(cache_warming.redis_client()),
+            **redis_health(redis_client()),
             "hit_rate_pct": swept["hit_rate_pct"],
         }
         print("cache warming: " + ", ".join(f"{k}={v}" for k, v in summary.items()))

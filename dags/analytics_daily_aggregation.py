@@ -70,9 +70,9 @@ from datetime import UTC, datetime
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from analytics_ops.assets import DAILY_ANALYTICS
-from analytics_ops.config import load_config
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.core.assets import DAILY_ANALYTICS
+from analytics_ops.core.config import load_config
+from analytics_ops.core.dag_defaults import suite_dag_args
 from analytics_ops.sensors import ReplicaLagSensor
 
 DAG_ID = "analytics_daily_aggregation"
@@ -108,7 +108,7 @@ def analytics_daily_aggregation():
     def resolve_days() -> list[dict]:
         """Which UTC days this run writes; refuses bad params before anything is touched."""
         from analytics_ops.aggregation import ParamError, resolve_day_range, split_into_chunks
-        from analytics_ops.errors import ParamsRefused
+        from analytics_ops.core.errors import ParamsRefused
 
         context = get_current_context()
         params, dag_run = context["params"], context["dag_run"]
@@ -131,8 +131,8 @@ def analytics_daily_aggregation():
     def aggregate_chunk(chunk: dict) -> dict:
         """Rewrite one chunk of days in one transaction."""
         from analytics_ops.aggregation import DayRange, aggregate_days
-        from analytics_ops.db import connect
-        from analytics_ops.run_log import record_task_run
+        from analytics_ops.core.db import connect
+        from analytics_ops.core.run_log import record_task_run
 
         day_range = DayRange.from_params(chunk)
         started = datetime.now(UTC)
@@ -149,7 +149,7 @@ def analytics_daily_aggregation():
         from airflow.sdk.exceptions import AirflowFailException
 
         from analytics_ops.aggregation import DayRange, describe_violations, quality_violations
-        from analytics_ops.db import connect
+        from analytics_ops.core.db import connect
 
         ranges = [DayRange.from_params(chunk) for chunk in chunks]
         day_range = DayRange(min(r.start for r in ranges), max(r.end for r in ranges))

@@ -88,7 +88,7 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag, task
 
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.core.dag_defaults import suite_dag_args
 from analytics_ops.health_checks import DAILY_CHECKS
 
 DAG_ID = "analytics_health_check"

@@ -43,21 +43,21 @@ from datetime import UTC, datetime
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from analytics_ops.config import load_config
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.core.config import load_config
+from analytics_ops.core.dag_defaults import suite_dag_args
 from analytics_ops.sensors import ReplicaLagSensor
 
 DAG_ID = "analytics_monthly_archival"
 
 
 def _connection(task_id: str, **kwargs):
-    from analytics_ops.db import connect
+    from analytics_ops.core.db import connect
 
     return connect(application_name=f"analytics-ops:{DAG_ID}.{task_id}", **kwargs)
 
 
 def _record(task_id: str, subject: str, details: dict) -> None:
-    from analytics_ops.run_log import record_task_run
+    from analytics_ops.core.run_log import record_task_run
 
     with _connection(task_id) as conn:
         record_task_run(conn, subject=subject, details=details)
@@ -81,9 +81,9 @@ def _record(task_id: str, subject: str, details: dict) -> None:
 def analytics_monthly_archival():
     @task
     def resolve_cutoff() -> str:
-        from analytics_ops.aggregation import ParamError
         from analytics_ops.archival import resolve_cutoff as resolve
-        from analytics_ops.errors import ParamsRefused
+        from analytics_ops.core.errors import ParamsRefused
+        from analytics_ops.core.params import ParamError
 
         context = get_current_context()
         run_day = (context.get("logical_date") or context["dag_run"].run_after).astimezone(UTC).date()

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag
 
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.core.dag_defaults import suite_dag_args
 from analytics_ops.mv_refresh import refresh_group_tasks
 
 DAG_ID = "analytics_mv_refresh"

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.core.dag_defaults import suite_dag_args
 
 DAG_ID = "analytics_restore"
 
@@ -81,10 +81,10 @@ DAG_ID = "analytics_restore"
 def analytics_restore():
     @task
     def check_params() -> dict:
-        from analytics_ops.aggregation import ParamError
         from analytics_ops.backup_catalog import list_backups
-        from analytics_ops.db import connect
-        from analytics_ops.errors import ParamsRefused
+        from analytics_ops.core.db import connect
+        from analytics_ops.core.errors import ParamsRefused
+        from analytics_ops.core.params import ParamError
         from analytics_ops.restore import plan_restore
 
         with connect(application_name=f"analytics-ops:{DAG_ID}.check_params") as conn:
@@ -99,7 +99,7 @@ def analytics_restore():
 
     @task
     def restore_tables(planned: dict) -> dict:
-        from analytics_ops.config import load_config
+        from analytics_ops.core.config import load_config
         from analytics_ops.pg_tools import pg_target
         from analytics_ops.restore import RestorePlan
         from analytics_ops.restore import restore_tables as restore

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag, get_current_context, task
 
-from analytics_ops.config import load_config
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.core.config import load_config
+from analytics_ops.core.dag_defaults import suite_dag_args
 from analytics_ops.sensors import ReplicaLagSensor
 
 DAG_ID = "analytics_retention_cleanup"
@@ -47,9 +47,9 @@ def analytics_retention_cleanup():
 
     @task
     def apply_policy(index: int) -> dict:
-        from analytics_ops.db import connect
+        from analytics_ops.core.db import connect
+        from analytics_ops.core.run_log import record_task_run
         from analytics_ops.retention import apply_policy as apply
-        from analytics_ops.run_log import record_task_run
 
         settings = load_config().retention
         policy = settings.policies[index]
@@ -64,7 +64,7 @@ def analytics_retention_cleanup():
 
     @task
     def vacuum_tables(results: list[dict]) -> list[dict]:
-        from analytics_ops.db import connect
+        from analytics_ops.core.db import connect
         from analytics_ops.maintenance import vacuum_table
 
         done = []

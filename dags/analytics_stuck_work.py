@@ -31,15 +31,15 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag, task
 
-from analytics_ops.config import load_config
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.core.config import load_config
+from analytics_ops.core.dag_defaults import suite_dag_args
 
 DAG_ID = "analytics_stuck_work"
 
 
 def _run(task_id: str, work) -> list[dict]:
-    from analytics_ops.db import connect
-    from analytics_ops.run_log import record_task_run
+    from analytics_ops.core.db import connect
+    from analytics_ops.core.run_log import record_task_run
 
     started = datetime.now(UTC)
     with connect(application_name=f"analytics-ops:{DAG_ID}.{task_id}") as conn:

@@ -47,15 +47,15 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag, task
 
-from analytics_ops.config import load_config
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.core.config import load_config
+from analytics_ops.core.dag_defaults import suite_dag_args
 from analytics_ops.sensors import ReplicaLagSensor
 
 DAG_ID = "analytics_weekly_maintenance"
 
 
 def _maintenance_connection(task_id: str, autocommit: bool = True):
-    from analytics_ops.db import connect
+    from analytics_ops.core.db import connect
 
     return connect(
         autocommit=autocommit,
@@ -119,7 +119,7 @@ def analytics_weekly_maintenance():
     @task(trigger_rule="all_done")
     def report(vacuumed: list[dict], reindexed: list[dict], swept: list[str]) -> dict:
         from analytics_ops import maintenance
-        from analytics_ops.run_log import record_task_run
+        from analytics_ops.core.run_log import record_task_run
 
         with _maintenance_connection("report", autocommit=False) as conn:
             deadlocks = maintenance.deadlocks(conn)

@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag, task
 
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.core.dag_defaults import suite_dag_args
 from analytics_ops.weekly_review import WEEKLY_CHECKS
 
 DAG_ID = "analytics_weekly_review"

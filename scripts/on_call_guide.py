@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from analytics_ops.config import PROJECT_ROOT, load_config
+from analytics_ops.core.config import PROJECT_ROOT, load_config
 
 GUIDE = PROJECT_ROOT / "docs" / "on-call.md"
 DAGS = PROJECT_ROOT / "dags"

@@ -158,8 +158,8 @@ def test_database(connection_log_offsets: dict[str, int]) -> Iterator[str]:
     """
     from psycopg import sql
 
-    from analytics_ops.db import connect
-    from analytics_ops.migrations import apply_migrations
+    from analytics_ops.core.db import connect
+    from analytics_ops.core.migrations import apply_migrations
 
     with superuser_connect() as conn:  # whoever owned it before (a stack from before the role model)
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
@@ -220,7 +220,7 @@ def override_config(tmp_path, monkeypatch):
     """Point the suite at the shipped config with some keys changed: override_config({"a": {"b": 1}})."""
     import yaml
 
-    from analytics_ops.config import DEFAULT_CONFIG_PATH
+    from analytics_ops.core.config import DEFAULT_CONFIG_PATH
 
     def apply(overrides: dict) -> Path:
         merged = _deep_merge(yaml.safe_load(DEFAULT_CONFIG_PATH.read_text()), overrides)
@@ -336,7 +336,7 @@ def sftp_server() -> Iterator[SftpServer]:
     import tempfile
     import time
 
-    from analytics_ops.config import load_config
+    from analytics_ops.core.config import load_config
     from analytics_ops.pg_tools import as_os_user
 
     sshd = Path("/usr/sbin/sshd")

@@ -22,8 +22,8 @@ from analytics_ops.backup_jobs import (
     run_wal_fetch,
 )
 from analytics_ops.backups import BackupVerificationFailed
-from analytics_ops.config import load_config
-from analytics_ops.db import connect
+from analytics_ops.core.config import load_config
+from analytics_ops.core.db import connect
 from analytics_ops.pg_tools import pg_target
 from analytics_ops.wal_backups import WalChainBroken, check_chain, recover
 from tests.conftest import (
@@ -430,7 +430,7 @@ def test_a_worker_local_folder_is_refused_when_the_executor_spreads_tasks_over_h
 
 def test_the_deployment_can_say_its_backup_folder_is_shared(monkeypatch) -> None:
     from analytics_ops.backup_storage import DESTINATION_SHARED_ENV, destination_shared
-    from analytics_ops.config import BackupSettings
+    from analytics_ops.core.config import BackupSettings
 
     unshared, shared = BackupSettings(), BackupSettings(destination_shared_by_workers=True)
     monkeypatch.delenv(DESTINATION_SHARED_ENV, raising=False)
@@ -536,14 +536,14 @@ import json, sys
 from datetime import UTC, datetime
 from analytics_ops import backup_jobs
 from analytics_ops.backup_storage import destination_root
-from analytics_ops.config import load_config
+from analytics_ops.core.config import load_config
 from analytics_ops.wal_backups import check_chain
 from analytics_ops.restore import plan_restore, restore_tables
 from analytics_ops.pg_tools import pg_target
 
 def chain(base_id):
     from analytics_ops.backup_catalog import list_backups
-    from analytics_ops.db import connect
+    from analytics_ops.core.db import connect
     with connect() as conn:
         base = next(b for b in list_backups(conn) if b.backup_id == base_id)
     wal = destination_root(load_config().backups) / "wal"
@@ -551,7 +551,7 @@ def chain(base_id):
 
 def restore(backup_id):
     from analytics_ops.backup_catalog import list_backups
-    from analytics_ops.db import connect
+    from analytics_ops.core.db import connect
     config = load_config()
     with connect() as conn:
         plan = plan_restore({"tables": ["public.tasks", "public.users"], "backup_id": backup_id},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics_ops.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_config
+from analytics_ops.core.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_config
 
 SHIPPED = DEFAULT_CONFIG_PATH.read_text()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics_ops.config import load_config
+from analytics_ops.core.config import load_config
 
 DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
@@ -48,11 +48,11 @@ def test_dag_declares_what_the_suite_requires(dag_bag, path):
     assert any(t.startswith("severity:P") for t in dag.tags)
 
     # Alerting and SLA come from the one helper: a failure notifier on every task, a deadline alert.
-    from analytics_ops.alerting import on_dag_success, on_task_failure, on_task_retry
+    from analytics_ops.alerting.callbacks import on_dag_success, on_task_failure, on_task_retry
 
     deadlines = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
     assert deadlines and all(d is not None for d in deadlines), "every DAG needs a deadline alert"
-    assert [d.callback.path for d in deadlines] == ["analytics_ops.alerting.on_deadline_missed"]
+    assert [d.callback.path for d in deadlines] == ["analytics_ops.alerting.callbacks.on_deadline_missed"]
     assert deadlines[0].callback.kwargs == {"dag_id": dag.dag_id, "severity": config.severity(dag.dag_id)}
     assert dag.on_success_callback == on_dag_success or on_dag_success in (dag.on_success_callback or [])
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analytics_ops.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT
+from analytics_ops.core.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT
 from scripts import config_reference, on_call_guide
 
 DOCS = PROJECT_ROOT / "docs"

@@ -20,8 +20,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from analytics_ops.config import ConfigError, load_config, parse_config
-from analytics_ops.db import connect
+from analytics_ops.core.config import ConfigError, load_config, parse_config
+from analytics_ops.core.db import connect
+from analytics_ops.core.run_log import record_run
 from analytics_ops.health_checks import (
     CRITICAL,
     OK,
@@ -35,7 +36,6 @@ from analytics_ops.health_checks import (
 )
 from analytics_ops.health_digest import compose
 from analytics_ops.mv_refresh import refresh_view
-from analytics_ops.run_log import record_run
 from tests.conftest import PG_PASSWORD, PG_PORT, PG_USER, admin_connect, wait_for_replica
 from tests.dag_runs import test_run
 from tests.test_replica_lag import replay_paused, write_wal

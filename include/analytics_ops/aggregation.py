@@ -9,18 +9,12 @@ Three steps, each a task of the DAG:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from analytics_ops.config import AggregationSettings
-
-_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-class ParamError(ValueError):
-    """A run parameter that must be corrected before the run can do anything."""
+from analytics_ops.core.config import AggregationSettings
+from analytics_ops.core.params import ParamError, blank, parse_day
 
 
 @dataclass(frozen=True, order=True)
@@ -47,26 +41,6 @@ class DayRange:
         return f"{self.start.isoformat()}..{self.end.isoformat()}"
 
 
-def _parse_day(name: str, value: object) -> date:
-    if isinstance(value, datetime):
-        raise ParamError(f"{name}: give a day as YYYY-MM-DD, not a timestamp ({value!r})")
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str):
-        raise ParamError(f"{name}: {value!r} is not a date; give a day as YYYY-MM-DD, e.g. 2026-01-31")
-    text = value.strip()
-    if not _ISO_DAY.match(text):
-        raise ParamError(f"{name}: {value!r} is not a date in the form YYYY-MM-DD, e.g. 2026-01-31")
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise ParamError(f"{name}: {value!r} is not a real calendar day ({exc})") from None
-
-
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
 def resolve_day_range(
     start_param: object,
     end_param: object,
@@ -87,13 +61,13 @@ def resolve_day_range(
     """
     now = now or datetime.now(UTC)
     newest_complete_day = now.astimezone(UTC).date() - timedelta(days=1)
-    if _blank(start_param) and _blank(end_param):
+    if blank(start_param) and blank(end_param):
         day = run_date.astimezone(UTC).date() - timedelta(days=1)
         return DayRange(day, day)
-    if _blank(start_param):
+    if blank(start_param):
         raise ParamError("end_date is set but start_date is not; give start_date too (or neither)")
-    start = _parse_day("start_date", start_param)
-    end = start if _blank(end_param) else _parse_day("end_date", end_param)
+    start = parse_day("start_date", start_param)
+    end = start if blank(end_param) else parse_day("end_date", end_param)
     if end < start:
         raise ParamError(f"end_date {end} is before start_date {start}")
     if end > newest_complete_day:
@@ -141,7 +115,7 @@ class AggregateResult:
 
 def aggregate_days(conn: Any, day_range: DayRange, settings: AggregationSettings) -> AggregateResult:
     """Rewrite `day_range` in daily_analytics, in one transaction on `conn` (committed here)."""
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     with conn.cursor() as cur:
         cur.execute(sql_file("aggregation/lock_days"), day_range.as_params())
@@ -164,7 +138,7 @@ class Violation:
 
 
 def quality_violations(conn: Any, day_range: DayRange) -> list[Violation]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     with conn.cursor() as cur:
         cur.execute(sql_file("aggregation/quality_checks"), day_range.as_params())

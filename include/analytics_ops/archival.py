@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from analytics_ops.config import ArchivalSettings
+from analytics_ops.core.config import ArchivalSettings
 
 
 class ArchivalCountMismatch(Exception):
@@ -47,11 +47,11 @@ def default_cutoff(run_day: date, years: int) -> date:
 
 def resolve_cutoff(older_than: object, run_day: date, settings: ArchivalSettings, today: date) -> date:
     """The cutoff (rows with `date` before it move): the param, validated, or retention_years ago."""
-    from analytics_ops.aggregation import ParamError, _blank, _parse_day
+    from analytics_ops.core.params import ParamError, blank, parse_day
 
-    if _blank(older_than):
+    if blank(older_than):
         return default_cutoff(run_day, settings.retention_years)
-    cutoff = _parse_day("older_than", older_than)
+    cutoff = parse_day("older_than", older_than)
     newest_allowed = today - timedelta(days=settings.min_retention_days)
     if cutoff > newest_allowed:
         raise ParamError(
@@ -101,7 +101,7 @@ class ArchivalReport:
 
 
 def _counts(conn: Any, cutoff: date) -> tuple[int, int, date | None, date | None]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     row = conn.execute(sql_file("archival/counts"), {"cutoff": cutoff}).fetchone()
     conn.commit()
@@ -124,7 +124,7 @@ def archive(
     short as before (each worker sizes its own), the work spreads over the server's cores where the
     one-statement move uses one.
     """
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     report = ArchivalReport(cutoff=cutoff, dry_run=dry_run)
     started = time.perf_counter()
@@ -203,7 +203,7 @@ def _walk(
     """Move the days [first, end) batch by batch; (moved, inserted, seconds) of each non-empty batch."""
     from psycopg.errors import UniqueViolation
 
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     move, move_replacing = sql_file("archival/move_batch"), sql_file("archival/move_batch_replacing")
     days = max(1, settings.batch_rows // rows_per_day)
@@ -242,7 +242,7 @@ def capture_and_reset_statements(conn: Any, top: int) -> int:
 
     The capture commits before the reset: if the reset fails, the history is kept anyway.
     """
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     captured = conn.execute(sql_file("archival/capture_statements"), {"top": top}).rowcount
     conn.commit()

@@ -47,7 +47,7 @@ class RetentionPlan:
 
 
 def record_started(conn: Any, *, backup_id: str, kind: str, location: str, dag_id: str, run_id: str) -> None:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     params = {"backup_id": backup_id, "kind": kind, "location": location, "dag_id": dag_id, "run_id": run_id}
     conn.execute(sql_file("backups/record_started"), params)
@@ -55,7 +55,7 @@ def record_started(conn: Any, *, backup_id: str, kind: str, location: str, dag_i
 
 
 def record_finished(conn: Any, manifest: dict[str, Any]) -> None:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     conn.execute(
         sql_file("backups/record_finished"),
@@ -70,7 +70,7 @@ def record_finished(conn: Any, manifest: dict[str, Any]) -> None:
 
 
 def record_verification(conn: Any, backup_id: str, *, passed: bool, details: dict[str, Any]) -> None:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     conn.execute(
         sql_file("backups/record_verification"),
@@ -80,7 +80,7 @@ def record_verification(conn: Any, backup_id: str, *, passed: bool, details: dic
 
 
 def list_backups(conn: Any) -> list[BackupEntry]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     rows = conn.execute(sql_file("backups/list")).fetchall()
     conn.commit()
@@ -122,7 +122,7 @@ def plan_retention(
 def apply_retention(conn: Any, plan: RetentionPlan, root: Any) -> None:
     """Delete what the plan lists: files first, then the catalogue entry."""
     from analytics_ops.backup_storage import backup_path, remove_tree
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     for backup in plan.delete_backups:
         remove_tree(backup_path(backup.location))

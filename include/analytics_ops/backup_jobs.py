@@ -11,14 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from analytics_ops.config import load_config
+from analytics_ops.core.config import load_config
 
 WAL_FOLDER = "wal"
 
 
 def log_task(subject: str | None, details: dict[str, Any], *, application_name: str) -> dict[str, Any]:
     """Print what the running task did and record it in ops.run_log, like every suite task; returns it."""
-    from analytics_ops.run_log import record_task_run
+    from analytics_ops.core.run_log import record_task_run
 
     print(f"{subject or 'done'}: {details}")
     with _catalogue(application_name) as conn:
@@ -27,7 +27,7 @@ def log_task(subject: str | None, details: dict[str, Any], *, application_name: 
 
 
 def _catalogue(application_name: str) -> Any:
-    from analytics_ops.db import connect
+    from analytics_ops.core.db import connect
 
     return connect(application_name=application_name)
 
@@ -129,7 +129,7 @@ def apply_retention_now(*, application_name: str) -> dict[str, Any]:
 
 def prepare_wal_slot(*, application_name: str) -> dict[str, Any]:
     """The backup slot, created if missing and recreated if invalidated (then a base backup is due)."""
-    from analytics_ops.db import connect
+    from analytics_ops.core.db import connect
     from analytics_ops.wal_backups import reset_slot, slot_state
 
     settings = load_config().backups
@@ -171,7 +171,7 @@ def run_base_backup_if_due(
 def run_wal_fetch(*, application_name: str, timeout: float = 1800) -> dict[str, Any]:
     """Fetch WAL through the slot; then the chain from the newest base backup must be whole."""
     from analytics_ops.backup_catalog import list_backups
-    from analytics_ops.db import connect
+    from analytics_ops.core.db import connect
     from analytics_ops.wal_backups import check_chain, fetch_wal, slot_state
 
     settings = load_config().backups

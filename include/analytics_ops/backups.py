@@ -53,7 +53,7 @@ def backup_id_for(kind: str, instant: datetime) -> str:
 
 
 def _session_options(settings: Any, lock_timeout: Any, application_name: str) -> str:
-    from analytics_ops.db import session_options
+    from analytics_ops.core.db import session_options
 
     return session_options(
         lock_timeout=lock_timeout, statement_timeout=settings.statement_timeout, application_name=application_name
@@ -61,7 +61,7 @@ def _session_options(settings: Any, lock_timeout: Any, application_name: str) ->
 
 
 def _tables(conn: Any) -> list[tuple[str, str]]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     return [tuple(row) for row in conn.execute(sql_file("backups/tables")).fetchall()]
 

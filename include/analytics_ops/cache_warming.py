@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from analytics_ops.config import CACHE_METRICS, CacheSettings, SuiteConfig, load_config
+from analytics_ops.core.config import CACHE_METRICS, CacheSettings, SuiteConfig, load_config
 
 # Deletes a key only if it still has no TTL: a key re-written (with a TTL) between the check and the
 # delete survives. Sent with EVALSHA in pipelines.
@@ -47,7 +47,7 @@ def source_connection_id(config: SuiteConfig | None = None) -> str:
 
 
 def active_users(conn: Any, window: WarmWindow, top_users: int | None) -> list[int]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     rows = conn.execute(sql_file("cache/active_users"), {**window.params(), "top_users": top_users}).fetchall()
     return [r[0] for r in rows]
@@ -62,7 +62,7 @@ def chunk(user_ids: list[int], size: int) -> list[list[int]]:
 def metric_rows(conn: Any, user_ids: list[int], window: WarmWindow, config: SuiteConfig) -> list[tuple]:
     """(user_id, task_totals, completion_rate, priority_distribution, status_distribution,
     productivity_score, overview) per user, each a JSON text."""
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     weights = config.aggregation.priority_weights
     params = {
@@ -168,25 +168,3 @@ def remove_keys_without_ttl(redis_client: Any, settings: CacheSettings, dry_run:
     if batch:
         flush()
     return {"scanned": scanned, "without_ttl": without_ttl, "deleted": deleted}
-
-
-def redis_health(redis_client: Any) -> dict[str, Any]:
-    """Memory used against maxmemory, and the keyspace hit rate (runbook 001, Cache Monitoring)."""
-    memory, stats = redis_client.info("memory"), redis_client.info("stats")
-    used, maximum = int(memory["used_memory"]), int(memory.get("maxmemory", 0))
-    hits, misses = int(stats["keyspace_hits"]), int(stats["keyspace_misses"])
-    return {
-        "used_memory_bytes": used,
-        "maxmemory_bytes": maximum,
-        "memory_used_pct": round(100.0 * used / maximum, 1) if maximum else None,
-        "keyspace_hits": hits,
-        "keyspace_misses": misses,
-        "hit_rate_pct": round(100.0 * hits / (hits + misses), 1) if hits + misses else None,
-        "evicted_keys": int(stats.get("evicted_keys", 0)),
-    }
-
-
-def redis_client(conn_id: str | None = None) -> Any:
-    from airflow.providers.redis.hooks.redis import RedisHook
-
-    return RedisHook(redis_conn_id=conn_id or load_config().connections.redis).get_conn()

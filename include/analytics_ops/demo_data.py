@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from analytics_ops.db import SQL_DIR, sql_file
+from analytics_ops.core.db import SQL_DIR, sql_file
 
 DEMO_TABLES = (
     "tasks",
@@ -117,7 +117,7 @@ def load_demo_data(conn: Any, scale: DemoScale = DemoScale(), *, force: bool = F
     # Aggregate the whole history, so the DAGs that read daily_analytics (and the archival, which
     # needs rows over two years old) have work from the start.
     from analytics_ops.aggregation import DayRange, aggregate_days, split_into_chunks
-    from analytics_ops.config import load_config
+    from analytics_ops.core.config import load_config
 
     first_day = date.fromisoformat(params["first_day"])
     for chunk in split_into_chunks(DayRange(first_day, scale.last_day), 92):

@@ -23,7 +23,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from analytics_ops.config import AgeLimits, SuiteConfig, load_config
+from analytics_ops.core.config import AgeLimits, SuiteConfig, load_config
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class CheckContext:
 
     @contextmanager
     def primary(self, conn_id: str | None = None) -> Iterator[Any]:
-        from analytics_ops.db import connect
+        from analytics_ops.core.db import connect
 
         timeout = self.config.health_check.statement_timeout
         with connect(
@@ -82,7 +82,7 @@ class CheckContext:
             yield conn
 
     def redis(self) -> Any:
-        from analytics_ops.cache_warming import redis_client
+        from analytics_ops.core.redis import redis_client
 
         return redis_client(self.config.connections.redis)
 
@@ -159,7 +159,7 @@ def postgres_reachable(ctx: CheckContext) -> list[CheckResult]:
 
 
 def postgres_connections(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     settings = ctx.config.health_check.postgres
     with ctx.primary() as conn:
@@ -177,7 +177,7 @@ def postgres_connections(ctx: CheckContext) -> list[CheckResult]:
 
 
 def idle_in_transaction(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     settings = ctx.config.health_check.postgres
     with ctx.primary() as conn:
@@ -205,7 +205,7 @@ def idle_in_transaction(ctx: CheckContext) -> list[CheckResult]:
 
 
 def long_running_queries(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     settings = ctx.config.health_check.postgres
     with ctx.primary() as conn:
@@ -230,7 +230,7 @@ def long_running_queries(ctx: CheckContext) -> list[CheckResult]:
 
 
 def buffer_cache_hit_ratio(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     settings = ctx.config.health_check.postgres
     with ctx.primary() as conn:
@@ -262,8 +262,8 @@ def buffer_cache_hit_ratio(ctx: CheckContext) -> list[CheckResult]:
 
 def replica_lag(ctx: CheckContext) -> list[CheckResult]:
     """Each replica's lag in seconds and bytes, from the primary's view and each replica's own."""
-    from analytics_ops.alerting import error_first_line
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
+    from analytics_ops.core.errors import error_first_line
     from analytics_ops.replication import lag_from_replica, lags_from_primary
 
     settings = ctx.config.health_check.replication
@@ -309,7 +309,7 @@ def replica_lag(ctx: CheckContext) -> list[CheckResult]:
 
 
 def replication_slots(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     settings = ctx.config.health_check.replication
     threshold = (
@@ -364,7 +364,7 @@ def redis_reachable(ctx: CheckContext) -> list[CheckResult]:
 
 
 def redis_memory(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.cache_warming import redis_health
+    from analytics_ops.core.redis import redis_health
 
     settings = ctx.config.health_check.redis
     health = redis_health(ctx.redis())
@@ -396,8 +396,8 @@ def redis_memory(ctx: CheckContext) -> list[CheckResult]:
 def _redis_counters(ctx: CheckContext) -> tuple[dict[str, Any], dict[str, Any] | None, float | None]:
     """Redis's cumulative counters now, the ones this check kept at its previous run, and that run's
     age in seconds. The counters are kept in ops.run_log, so the next run can take the difference."""
-    from analytics_ops.db import sql_file
-    from analytics_ops.run_log import record_run
+    from analytics_ops.core.db import sql_file
+    from analytics_ops.core.run_log import record_run
 
     stats, server = ctx.redis().info("stats"), ctx.redis().info("server")
     now = {
@@ -481,7 +481,7 @@ def redis_evicted_keys(ctx: CheckContext) -> list[CheckResult]:
 
 
 def daily_analytics_present(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     with ctx.primary() as conn:
         rows, _, _ = conn.execute(sql_file("health/daily_analytics_day"), {"day": ctx.yesterday}).fetchone()
@@ -497,7 +497,7 @@ def daily_analytics_present(ctx: CheckContext) -> list[CheckResult]:
 
 
 def daily_analytics_anomalies(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     with ctx.primary() as conn:
         _, anomalies, users = conn.execute(sql_file("health/daily_analytics_day"), {"day": ctx.yesterday}).fetchone()
@@ -514,7 +514,7 @@ def daily_analytics_anomalies(ctx: CheckContext) -> list[CheckResult]:
 
 
 def freshness_lag(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     settings = ctx.config.health_check.data
     threshold = f"warn over {_d(settings.freshness_warn_after)}, critical over {_d(settings.freshness_critical_after)}"
@@ -534,7 +534,7 @@ def freshness_lag(ctx: CheckContext) -> list[CheckResult]:
 
 
 def staging_backlog(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     settings = ctx.config.health_check.data
     with ctx.primary() as conn:
@@ -552,7 +552,7 @@ def staging_backlog(ctx: CheckContext) -> list[CheckResult]:
 
 
 def stuck_jobs(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     stuck_after = ctx.config.stuck_work.stuck_after
     critical_after = ctx.config.health_check.data.stuck_jobs_critical_after
@@ -594,7 +594,7 @@ def _age_result(
 
 
 def _last_success(conn: Any, task_id: str, dag_id: str | None) -> dict[str, float]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     rows = conn.execute(sql_file("health/last_success"), {"task_id": task_id, "dag_id": dag_id}).fetchall()
     return {subject: age for subject, _, age in rows}
@@ -603,7 +603,7 @@ def _last_success(conn: Any, task_id: str, dag_id: str | None) -> dict[str, floa
 def newest_verified_backup(ctx: CheckContext) -> list[CheckResult]:
     """Age of the newest verified backup in ops.backups. Before ops.backups exists (migration 007, the
     backup DAG, is not deployed yet) the check says so, at `suite.when_backups_not_set_up` (warn)."""
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     settings = ctx.config.health_check.suite
     with ctx.primary() as conn:
@@ -629,7 +629,7 @@ def newest_verified_backup(ctx: CheckContext) -> list[CheckResult]:
 
 
 def mv_refresh_age(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.mv_refresh import split_name
+    from analytics_ops.core.db import split_name
 
     limits_by_group = ctx.config.health_check.suite.mv_refresh
     with ctx.primary() as conn:
@@ -730,7 +730,8 @@ DAILY_CHECKS: tuple[Check, ...] = (
 
 def evaluate(check: Check, ctx: CheckContext) -> list[CheckResult]:
     """The check's results; a check that cannot measure is one critical result saying why."""
-    from analytics_ops.alerting import error_first_line, redact, suite_secrets
+    from analytics_ops.core.errors import error_first_line
+    from analytics_ops.core.redaction import redact, suite_secrets
 
     try:
         results = check.measure(ctx)
@@ -746,7 +747,7 @@ def evaluate(check: Check, ctx: CheckContext) -> list[CheckResult]:
 
 def store_results(ctx: CheckContext, check_name: str, results: list[CheckResult]) -> None:
     """Replace this run's earlier results of the check (a retried task) with these, in one transaction."""
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     key = {"dag_id": ctx.dag_id, "run_id": ctx.run_id}
     with ctx.primary() as conn, conn.transaction():
@@ -770,7 +771,7 @@ def run_check(check: Check) -> list[dict[str, Any]]:
     """What a check task does (see the module docstring)."""
     from airflow.sdk import get_current_context
 
-    from analytics_ops.alerting import error_first_line
+    from analytics_ops.core.errors import error_first_line
 
     context = get_current_context()
     ti = context["ti"]

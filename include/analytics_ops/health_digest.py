@@ -90,7 +90,7 @@ def send_digest(title: str, task_ids: list[str]) -> dict[str, Any]:
     """What a digest task does: collect, compose, send; returns the counts."""
     from airflow.sdk import get_current_context
 
-    from analytics_ops.config import load_config
+    from analytics_ops.core.config import load_config
 
     config = load_config()
     ti = get_current_context()["ti"]

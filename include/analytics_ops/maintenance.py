@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from analytics_ops.config import MaintenanceSettings
+from analytics_ops.core.config import MaintenanceSettings
 
 
 class MaintenancePrivilegeMissing(Exception):
@@ -35,7 +35,7 @@ def require_maintain(conn: Any, relation: str, what: str) -> None:
     Asked before the statement because VACUUM without the right only warns and skips the table,
     which would leave a green task that did nothing.
     """
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     row = conn.execute(sql_file("maintenance/may_maintain"), {"relation": relation}).fetchone()
     if row is None or row[1]:
@@ -70,13 +70,13 @@ class IndexBloat:
 
 
 def table_health(conn: Any, schemas: list[str]) -> list[TableHealth]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     return [TableHealth(*row) for row in conn.execute(sql_file("maintenance/table_health"), {"schemas": schemas})]
 
 
 def index_bloat(conn: Any, settings: MaintenanceSettings) -> list[IndexBloat]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     params = {"schemas": settings.schemas, "min_index_bytes": settings.min_index_bytes}
     return [IndexBloat(*row) for row in conn.execute(sql_file("maintenance/index_bloat"), params)]
@@ -168,7 +168,7 @@ def sweep_invalid_leftovers(conn: Any) -> list[str]:
     """Drop the invalid `_ccnew`/`_ccold` indexes failed concurrent reindexes left (autocommit conn)."""
     from psycopg import sql
 
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     dropped = []
     for schema, index in conn.execute(sql_file("maintenance/invalid_leftovers")).fetchall():

@@ -36,13 +36,8 @@ class RefreshResult:
     rows: int
 
 
-def split_name(view: str) -> tuple[str, str]:
-    schema, _, name = view.rpartition(".")
-    return schema or "public", name
-
-
 def inspect_view(conn: Any, view: str) -> ViewState:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import split_name, sql_file
 
     schema, name = split_name(view)
     exists, populated, unique = conn.execute(sql_file("mv/view_state"), {"schema": schema, "view": name}).fetchone()
@@ -100,7 +95,7 @@ def refresh_group_tasks(dag_id: str, group: str) -> None:
 
     from airflow.sdk import task
 
-    from analytics_ops.config import load_config
+    from analytics_ops.core.config import load_config
     from analytics_ops.sensors import ReplicaLagSensor
 
     config = load_config()
@@ -114,8 +109,8 @@ def refresh_group_tasks(dag_id: str, group: str) -> None:
 
     @task(task_id="refresh_view", pool=config.mv_refresh.pool)
     def refresh_one_view(view: str) -> dict:
-        from analytics_ops.db import connect
-        from analytics_ops.run_log import record_task_run
+        from analytics_ops.core.db import connect
+        from analytics_ops.core.run_log import record_task_run
 
         settings = load_config().mv_refresh
         started = datetime.now(UTC)

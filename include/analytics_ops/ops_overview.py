@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
-from analytics_ops.config import SuiteConfig, load_config
-from analytics_ops.dag_defaults import SUITE_TAG
+from analytics_ops.core.config import SuiteConfig, load_config
+from analytics_ops.core.dag_defaults import SUITE_TAG
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _guarded(name: str, gather) -> Section:
     try:
         return gather()
     except Exception as exc:
-        from analytics_ops.alerting import error_first_line
+        from analytics_ops.core.errors import error_first_line
 
         log.warning("ops page: %s could not be read: %s", name, error_first_line(exc))
         return Section("error", [], error_first_line(exc))
@@ -147,7 +147,7 @@ def suite_dag_runs(session: Any, *, allowed_dag_ids: set[str] | None = None, ui_
 
 
 def tables_present(conn: Any) -> dict[str, bool]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     with conn.cursor() as cur:
         cur.execute(sql_file("ops_page/tables_present"))
@@ -156,7 +156,7 @@ def tables_present(conn: Any) -> dict[str, bool]:
 
 
 def _dicts(conn: Any, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     with conn.cursor() as cur:
         cur.execute(sql_file(name), params or {})
@@ -181,7 +181,7 @@ def newest_verified_backup(conn: Any, *, present: bool, now: datetime, ui_base: 
 
 def view_refreshes(conn: Any, config: SuiteConfig, *, now: datetime, ui_base: str = "") -> Section:
     """Every view of every `mv_refresh` group, with its newest recorded refresh (or none)."""
-    from analytics_ops.mv_refresh import split_name
+    from analytics_ops.core.db import split_name
 
     views = [(group, view) for group, spec in config.mv_refresh.groups.items() for view in spec.views]
     # The refresh task records the view schema-qualified (an unqualified name is in `public`).
@@ -294,7 +294,7 @@ def database_sections(conn: Any, config: SuiteConfig, *, now: datetime, ui_base:
 def gather_database_sections(config: SuiteConfig, *, now: datetime, ui_base: str = "") -> dict[str, Section]:
     """`database_sections` over a short autocommit session of the page's own (application_name
     `analytics-ops:ops-page`, tight timeouts); an unreachable primary is every section's error."""
-    from analytics_ops.db import connect
+    from analytics_ops.core.db import connect
 
     try:
         with connect(
@@ -307,7 +307,7 @@ def gather_database_sections(config: SuiteConfig, *, now: datetime, ui_base: str
         ) as conn:
             return database_sections(conn, config, now=now, ui_base=ui_base)
     except Exception as exc:
-        from analytics_ops.alerting import error_first_line
+        from analytics_ops.core.errors import error_first_line
 
         log.warning("ops page: the analytics primary could not be read: %s", error_first_line(exc))
         message = f"the analytics primary ({config.connections.primary}) could not be read: {error_first_line(exc)}"

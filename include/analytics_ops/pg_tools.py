@@ -49,8 +49,8 @@ class PgTarget:
         import psycopg
 
         if "options" not in kwargs:
-            from analytics_ops.config import load_config
-            from analytics_ops.db import session_options
+            from analytics_ops.core.config import load_config
+            from analytics_ops.core.db import session_options
 
             database = load_config().database
             kwargs["options"] = session_options(

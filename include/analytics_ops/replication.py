@@ -23,7 +23,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from analytics_ops.config import ReplicationSettings, load_config
+from analytics_ops.core.config import ReplicationSettings, load_config
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,8 @@ def judge(
 
 def measure(settings: ReplicationSettings | None = None, primary_conn_id: str | None = None) -> LagVerdict:
     """Measure now, synchronously (the sensor's first look and its reschedule-mode pokes)."""
-    from analytics_ops.alerting import error_first_line
-    from analytics_ops.db import connect, sql_file
+    from analytics_ops.core.db import connect, sql_file
+    from analytics_ops.core.errors import error_first_line
 
     config = load_config()
     settings = settings or config.replication
@@ -155,8 +155,8 @@ async def _aconnect(conn_id: str) -> Any:
 
 async def ameasure(settings: ReplicationSettings, primary_conn_id: str) -> LagVerdict:
     """The same measurement from the triggerer's event loop."""
-    from analytics_ops.alerting import error_first_line
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
+    from analytics_ops.core.errors import error_first_line
 
     async with await _aconnect(primary_conn_id) as conn:
         cur = await conn.execute(sql_file("replication/primary_lag"))
@@ -194,7 +194,7 @@ class ReplicaLagTrigger(BaseTrigger):
             try:
                 verdict = await ameasure(settings, self.primary_conn_id)
             except Exception as exc:  # the primary itself unreachable: keep waiting until the deadline
-                from analytics_ops.alerting import error_first_line
+                from analytics_ops.core.errors import error_first_line
 
                 verdict = LagVerdict(False, [f"primary unreachable ({error_first_line(exc)})"], [])
             if verdict.ok:

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from analytics_ops.aggregation import ParamError
+from analytics_ops.core.params import ParamError
 
 IDENT = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
 DATABASE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -117,7 +117,7 @@ def restore_tables(plan: RestorePlan, target: Any, settings: Any, *, lock_timeou
 
     from analytics_ops.backup_storage import backup_path, check_destination_shared, readable_folder
     from analytics_ops.backups import count_rows
-    from analytics_ops.db import session_options
+    from analytics_ops.core.db import session_options
     from analytics_ops.pg_tools import client_env, find_binary, run, server_major
 
     check_destination_shared(settings)  # before anything is touched, like every backup task

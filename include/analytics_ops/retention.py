@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from analytics_ops.config import RetentionPolicy
+from analytics_ops.core.config import RetentionPolicy
 
 
 def _batch_statement(policy: RetentionPolicy) -> Any:

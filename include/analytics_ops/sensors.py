@@ -24,7 +24,7 @@ class ReplicaLagSensor(BaseSensorOperator):
     ui_color = "#d8e8f8"
 
     def __init__(self, *, deferrable: bool = True, primary_conn_id: str | None = None, **kwargs: Any) -> None:
-        from analytics_ops.config import load_config
+        from analytics_ops.core.config import load_config
 
         settings = load_config().replication
         kwargs.setdefault("poke_interval", settings.poke_interval.total_seconds())
@@ -36,13 +36,13 @@ class ReplicaLagSensor(BaseSensorOperator):
         self._last_summary = "not measured yet"
 
     def _settings(self) -> Any:
-        from analytics_ops.config import load_config
+        from analytics_ops.core.config import load_config
 
         settings = load_config().replication
         return settings.model_copy(update={"poke_interval": timedelta(seconds=self.poke_interval)})
 
     def _primary(self) -> str:
-        from analytics_ops.config import load_config
+        from analytics_ops.core.config import load_config
 
         return self.primary_conn_id or load_config().connections.primary
 

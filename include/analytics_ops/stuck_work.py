@@ -21,7 +21,7 @@ STUCK_MESSAGE = "Cancelled by analytics-ops: stuck in processing for over {minut
 
 
 def fail_stuck_jobs(conn: Any, stuck_after: timedelta) -> list[dict[str, Any]]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     rows = conn.execute(
         sql_file("stuck_work/fail_stuck_jobs"),
@@ -32,7 +32,7 @@ def fail_stuck_jobs(conn: Any, stuck_after: timedelta) -> list[dict[str, Any]]:
 
 
 def terminate_idle_in_transaction(conn: Any, limit: timedelta, allow: list[str]) -> list[dict[str, Any]]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     rows = conn.execute(
         sql_file("stuck_work/terminate_idle_in_transaction"),

@@ -78,7 +78,7 @@ class SlotState:
 
 def slot_state(conn: Any, slot: str, *, create: bool) -> SlotState:
     """The backup slot's retained WAL and status; created (reserving WAL at once) if missing."""
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     created = False
     row = conn.execute(sql_file("backups/slot_state"), {"slot": slot}).fetchone()

@@ -26,7 +26,7 @@ def _more(items: list[str], limit: int = 5) -> str:
 
 
 def slow_statements(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     settings = ctx.config.weekly_review
     min_ms = settings.slow_statement_mean.total_seconds() * 1000
@@ -58,7 +58,7 @@ def _growth(bytes_now: int, bytes_before: int | None) -> float | None:
 
 def sizes(ctx: CheckContext) -> list[CheckResult]:
     """Snapshot table and index sizes; growth against the newest snapshot `compare_after` old."""
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     settings = ctx.config.weekly_review
     schemas = ctx.config.maintenance.schemas
@@ -130,7 +130,7 @@ def dead_tuples(ctx: CheckContext) -> list[CheckResult]:
 
 
 def bloat(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
     from analytics_ops.maintenance import index_bloat
 
     review, maintenance = ctx.config.weekly_review, ctx.config.maintenance
@@ -167,7 +167,7 @@ def bloat(ctx: CheckContext) -> list[CheckResult]:
 
 
 def unused_indexes(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     settings = ctx.config.weekly_review
     with ctx.primary() as conn:
@@ -194,7 +194,7 @@ def unused_indexes(ctx: CheckContext) -> list[CheckResult]:
 
 def cache_hit_week(ctx: CheckContext) -> list[CheckResult]:
     """This week's hit rates from the daily checks' results, against their thresholds and last week."""
-    from analytics_ops.db import sql_file
+    from analytics_ops.core.db import sql_file
 
     health = ctx.config.health_check
     with ctx.primary() as conn:

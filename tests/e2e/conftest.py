@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analytics_ops.config import DEFAULT_CONFIG_PATH
+from analytics_ops.core.config import DEFAULT_CONFIG_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 150

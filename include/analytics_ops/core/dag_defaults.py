@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from analytics_ops.config import SuiteConfig, load_config
+from analytics_ops.core.config import SuiteConfig, load_config
 
 SUITE_TAG = "analytics-ops"
 
 
 def default_task_args(dag_id: str, config: SuiteConfig | None = None) -> dict[str, Any]:
-    from analytics_ops.alerting import on_task_failure, on_task_retry
+    from analytics_ops.alerting.callbacks import on_task_failure, on_task_retry
 
     config = config or load_config()
     defaults, own = config.dag_defaults, config.dag(dag_id)
@@ -48,7 +48,7 @@ def deadline_alert(dag_id: str, config: SuiteConfig | None = None) -> Any:
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=interval,
         callback=AsyncCallback(
-            "analytics_ops.alerting.on_deadline_missed",
+            "analytics_ops.alerting.callbacks.on_deadline_missed",
             kwargs={"dag_id": dag_id, "severity": config.severity(dag_id)},
         ),
         name=f"{dag_id}:deadline",
@@ -59,7 +59,7 @@ def suite_dag_args(dag_id: str, *, doc_md: str | None, config: SuiteConfig | Non
     """Keyword arguments for `@dag` shared by the whole suite."""
     if not doc_md or not doc_md.strip():
         raise ValueError(f"{dag_id}: the module docstring is the DAG's runbook in the UI; it must not be empty")
-    from analytics_ops.alerting import on_dag_success
+    from analytics_ops.alerting.callbacks import on_dag_success
 
     config = config or load_config()
     own = config.dag(dag_id)

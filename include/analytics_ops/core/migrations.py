@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analytics_ops.db import SQL_DIR
+from analytics_ops.core.db import SQL_DIR
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 

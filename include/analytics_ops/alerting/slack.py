@@ -1,7 +1,7 @@
 """The suite's Slack notifiers, built on the Slack provider's `SlackWebhookNotifier`.
 
 Imported only when a callback fires (never at DAG-parse time): the provider pulls in slack_sdk.
-The provider sends; we decide the text and the webhook connection per severity (see `alerting`).
+The provider sends; we decide the text and the webhook connection per severity (see `messages`).
 Messages are composed in Python, not Jinja, so an error text containing `{{` cannot break rendering.
 """
 
@@ -12,13 +12,9 @@ from typing import Any
 
 from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
 
-from analytics_ops.alerting import (
-    build_task_alert,
-    deadline_text,
-    route_for,
-    task_alert_text,
-)
-from analytics_ops.config import load_config
+from analytics_ops.alerting.messages import deadline_text, route_for, task_alert_text
+from analytics_ops.alerting.outcomes import build_task_alert
+from analytics_ops.core.config import load_config
 
 
 class TaskAlertNotifier(SlackWebhookNotifier):
