@@ -73,7 +73,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from analytics_ops.core.assets import DAILY_ANALYTICS
 from analytics_ops.core.config import load_config
 from analytics_ops.core.dag_defaults import suite_dag_args
-from analytics_ops.sensors import ReplicaLagSensor
+from analytics_ops.replication.sensors import ReplicaLagSensor
 
 DAG_ID = "analytics_daily_aggregation"
 CONFIG = load_config()

@@ -414,8 +414,8 @@ def test_the_secrets_table_matches_where_airflow_runs_the_suite_code() -> None:
     from airflow.dag_processing import processor
     from airflow.sdk import AsyncCallback
 
-    from analytics_ops import sensors
     from analytics_ops.core.dag_defaults import deadline_alert, suite_dag_args
+    from analytics_ops.replication import sensors
 
     dag_id = sorted(p.stem for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_"))[0]
     # Triggerer: the deadline alert's callback is an AsyncCallback (a SyncCallback would run on an

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from analytics_ops.core.config import ReplicationSettings
-from analytics_ops.replication import ReplicaLagTrigger, judge, lags_from_primary, measure
+from analytics_ops.replication.lag import ReplicaLagTrigger, judge, lags_from_primary, measure
 from tests.conftest import REPLICA_PORT, superuser_connect
 from tests.dag_runs import test_run
 

@@ -264,7 +264,7 @@ def replica_lag(ctx: CheckContext) -> list[CheckResult]:
     """Each replica's lag in seconds and bytes, from the primary's view and each replica's own."""
     from analytics_ops.core.db import sql_file
     from analytics_ops.core.errors import error_first_line
-    from analytics_ops.replication import lag_from_replica, lags_from_primary
+    from analytics_ops.replication.lag import lag_from_replica, lags_from_primary
 
     settings = ctx.config.health_check.replication
     threshold = (

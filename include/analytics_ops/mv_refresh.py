@@ -96,7 +96,7 @@ def refresh_group_tasks(dag_id: str, group: str) -> None:
     from airflow.sdk import task
 
     from analytics_ops.core.config import load_config
-    from analytics_ops.sensors import ReplicaLagSensor
+    from analytics_ops.replication.sensors import ReplicaLagSensor
 
     config = load_config()
 

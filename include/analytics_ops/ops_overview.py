@@ -244,7 +244,7 @@ def latest_health_checks(conn: Any, *, present: bool, now: datetime, ui_base: st
 
 
 def replica_lag(config: SuiteConfig) -> Section:
-    from analytics_ops.replication import measure
+    from analytics_ops.replication.lag import measure
 
     verdict = measure(config.replication)
     rows = [

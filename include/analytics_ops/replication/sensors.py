@@ -47,7 +47,7 @@ class ReplicaLagSensor(BaseSensorOperator):
         return self.primary_conn_id or load_config().connections.primary
 
     def poke(self, context: Any) -> bool:
-        from analytics_ops.replication import measure
+        from analytics_ops.replication.lag import measure
 
         verdict = measure(self._settings(), self._primary())
         self._last_summary = verdict.summary()
@@ -62,7 +62,7 @@ class ReplicaLagSensor(BaseSensorOperator):
                 raise AirflowFailException(self._timeout_message(self._last_summary)) from None
         if self.poke(context):
             return self._last_summary
-        from analytics_ops.replication import ReplicaLagTrigger
+        from analytics_ops.replication.lag import ReplicaLagTrigger
 
         self.defer(
             trigger=ReplicaLagTrigger(

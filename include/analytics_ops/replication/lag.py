@@ -111,16 +111,24 @@ def judge(
     return LagVerdict(not problems, problems, [*primary, *replicas])
 
 
+def _session(settings: ReplicationSettings) -> dict[str, Any]:
+    """One measurement's session, sync or async: `database:` timeouts, statements capped at a poke."""
+    database = load_config().database
+    return {
+        "application_name": "analytics-ops:replica-lag",
+        "statement_timeout": min(settings.poke_interval, database.statement_timeout),
+        "connect_timeout": 10,
+    }
+
+
 def measure(settings: ReplicationSettings | None = None, primary_conn_id: str | None = None) -> LagVerdict:
     """Measure now, synchronously (the sensor's first look and its reschedule-mode pokes)."""
     from analytics_ops.core.db import connect, sql_file
     from analytics_ops.core.errors import error_first_line
 
-    config = load_config()
-    settings = settings or config.replication
-    timeout = min(settings.poke_interval, config.database.statement_timeout)
-    options = {"application_name": "analytics-ops:replica-lag", "statement_timeout": timeout, "connect_timeout": 10}
-    with connect(primary_conn_id or config.connections.primary, **options) as conn:
+    settings = settings or load_config().replication
+    options = _session(settings)
+    with connect(primary_conn_id or load_config().connections.primary, **options) as conn:
         primary = lags_from_primary(conn.execute(sql_file("replication/primary_lag")).fetchall())
     replicas, unreachable = [], []
     for conn_id in settings.replica_connections:
@@ -132,39 +140,19 @@ def measure(settings: ReplicationSettings | None = None, primary_conn_id: str | 
     return judge(primary, replicas, unreachable, settings)
 
 
-async def _aconnect(conn_id: str) -> Any:
-    import psycopg
-    from airflow.sdk import BaseHook
-
-    conn = await BaseHook.aget_connection(conn_id)
-    extra = conn.extra_dejson
-    libpq = {k: extra[k] for k in ("sslmode", "sslrootcert", "sslcert", "sslkey") if k in extra}
-    return await psycopg.AsyncConnection.connect(
-        host=conn.host,
-        port=conn.port,
-        user=conn.login,
-        password=conn.password,
-        dbname=conn.schema,
-        connect_timeout=10,
-        application_name="analytics-ops:replica-lag",
-        options="-c statement_timeout=10000 -c lock_timeout=1000",
-        autocommit=True,
-        **libpq,
-    )
-
-
 async def ameasure(settings: ReplicationSettings, primary_conn_id: str) -> LagVerdict:
     """The same measurement from the triggerer's event loop."""
-    from analytics_ops.core.db import sql_file
+    from analytics_ops.core.db import aconnect, sql_file
     from analytics_ops.core.errors import error_first_line
 
-    async with await _aconnect(primary_conn_id) as conn:
+    options = _session(settings)
+    async with await aconnect(primary_conn_id, **options) as conn:
         cur = await conn.execute(sql_file("replication/primary_lag"))
         primary = lags_from_primary(await cur.fetchall())
     replicas, unreachable = [], []
     for conn_id in settings.replica_connections:
         try:
-            async with await _aconnect(conn_id) as conn:
+            async with await aconnect(conn_id, **options) as conn:
                 cur = await conn.execute(sql_file("replication/replica_lag"))
                 replicas.append(lag_from_replica(conn_id, await cur.fetchone()))
         except Exception as exc:
@@ -183,7 +171,7 @@ class ReplicaLagTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            "analytics_ops.replication.ReplicaLagTrigger",
+            "analytics_ops.replication.lag.ReplicaLagTrigger",
             {"primary_conn_id": self.primary_conn_id, "settings": self.settings, "deadline": self.deadline},
         )
 
