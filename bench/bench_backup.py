@@ -46,11 +46,11 @@ def _database_bytes() -> int:
 def run() -> list[dict]:
     from airflow.sdk import ObjectStoragePath
 
-    from analytics_ops.backups import take_full_backup
+    from analytics_ops.backups.full import take_full_backup
+    from analytics_ops.backups.pg_tools import pg_target
     from analytics_ops.core.config import load_config
     from analytics_ops.core.db import connect
     from analytics_ops.demo_data import DemoScale, load_demo_data
-    from analytics_ops.pg_tools import pg_target
 
     ensure_database(DBNAME)
     use_database(DBNAME)

@@ -336,8 +336,8 @@ def sftp_server() -> Iterator[SftpServer]:
     import tempfile
     import time
 
+    from analytics_ops.backups.pg_tools import as_os_user
     from analytics_ops.core.config import load_config
-    from analytics_ops.pg_tools import as_os_user
 
     sshd = Path("/usr/sbin/sshd")
     if not sshd.exists():

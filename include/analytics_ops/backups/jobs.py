@@ -33,21 +33,21 @@ def _catalogue(application_name: str) -> Any:
 
 
 def _target() -> Any:
-    from analytics_ops.pg_tools import pg_target
+    from analytics_ops.backups.pg_tools import pg_target
 
     return pg_target(load_config().connections.primary)
 
 
 def _root() -> Any:
     """The destination's root; raises DestinationNotShared (nothing touched yet) where workers could not share it."""
-    from analytics_ops.backup_storage import destination_root
+    from analytics_ops.backups.storage import destination_root
 
     return destination_root(load_config().backups)
 
 
 def run_full_backup(backup_id: str, *, dag_id: str, run_id: str, application_name: str) -> dict[str, Any]:
-    from analytics_ops.backup_catalog import record_finished, record_started
-    from analytics_ops.backups import take_full_backup
+    from analytics_ops.backups.catalog import record_finished, record_started
+    from analytics_ops.backups.full import take_full_backup
 
     config = load_config()
     dest = _root() / "full" / backup_id
@@ -76,8 +76,8 @@ def run_full_backup(backup_id: str, *, dag_id: str, run_id: str, application_nam
 
 def run_full_verification(backup_id: str, *, application_name: str) -> dict[str, Any]:
     """Verify one full backup; the outcome (pass or the failure's message) goes to the catalogue."""
-    from analytics_ops.backup_catalog import record_verification
-    from analytics_ops.backups import verify_full_backup
+    from analytics_ops.backups.catalog import record_verification
+    from analytics_ops.backups.full import verify_full_backup
 
     config = load_config()
     dest = _root() / "full" / backup_id
@@ -98,7 +98,7 @@ def run_full_verification(backup_id: str, *, application_name: str) -> dict[str,
 
 
 def run_retention(now: datetime, *, application_name: str) -> dict[str, Any]:
-    from analytics_ops.backup_catalog import apply_retention, list_backups, plan_retention
+    from analytics_ops.backups.catalog import apply_retention, list_backups, plan_retention
 
     settings = load_config().backups
     root = _root()
@@ -129,8 +129,8 @@ def apply_retention_now(*, application_name: str) -> dict[str, Any]:
 
 def prepare_wal_slot(*, application_name: str) -> dict[str, Any]:
     """The backup slot, created if missing and recreated if invalidated (then a base backup is due)."""
+    from analytics_ops.backups.wal import reset_slot, slot_state
     from analytics_ops.core.db import connect
-    from analytics_ops.wal_backups import reset_slot, slot_state
 
     settings = load_config().backups
     _root()  # a slot holds WAL on the primary: not for a destination the next task could not use
@@ -146,8 +146,8 @@ def run_base_backup_if_due(
     backup_id: str, now: datetime, *, required: bool, dag_id: str, run_id: str, application_name: str
 ) -> dict[str, Any]:
     """A new base backup when required, when none is verified, or the newest is too old."""
-    from analytics_ops.backup_catalog import list_backups, newest_verified, record_finished, record_started
-    from analytics_ops.wal_backups import take_base_backup
+    from analytics_ops.backups.catalog import list_backups, newest_verified, record_finished, record_started
+    from analytics_ops.backups.wal import take_base_backup
 
     settings = load_config().backups
     root = _root()
@@ -170,9 +170,9 @@ def run_base_backup_if_due(
 
 def run_wal_fetch(*, application_name: str, timeout: float = 1800) -> dict[str, Any]:
     """Fetch WAL through the slot; then the chain from the newest base backup must be whole."""
-    from analytics_ops.backup_catalog import list_backups
+    from analytics_ops.backups.catalog import list_backups
+    from analytics_ops.backups.wal import check_chain, fetch_wal, slot_state
     from analytics_ops.core.db import connect
-    from analytics_ops.wal_backups import check_chain, fetch_wal, slot_state
 
     settings = load_config().backups
     wal = _root() / WAL_FOLDER
@@ -204,9 +204,9 @@ def run_restore_drill(*, application_name: str, target_time: datetime | None = N
     Skipped (the WAL chain was checked by the fetch) when that base backup is verified already,
     unless `always`: a drill copies the whole base backup.
     """
-    from analytics_ops.backup_catalog import list_backups, record_verification
-    from analytics_ops.pg_tools import server_major
-    from analytics_ops.wal_backups import recover
+    from analytics_ops.backups.catalog import list_backups, record_verification
+    from analytics_ops.backups.pg_tools import server_major
+    from analytics_ops.backups.wal import recover
 
     settings = load_config().backups
     root = _root()

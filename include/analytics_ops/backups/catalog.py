@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from analytics_ops.wal_backups import segment_number, wal_segments
+from analytics_ops.backups.wal import segment_number, wal_segments
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def plan_retention(
 
 def apply_retention(conn: Any, plan: RetentionPlan, root: Any) -> None:
     """Delete what the plan lists: files first, then the catalogue entry."""
-    from analytics_ops.backup_storage import backup_path, remove_tree
+    from analytics_ops.backups.storage import backup_path, remove_tree
     from analytics_ops.core.db import sql_file
 
     for backup in plan.delete_backups:

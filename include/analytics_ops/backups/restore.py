@@ -115,18 +115,19 @@ def restore_tables(plan: RestorePlan, target: Any, settings: Any, *, lock_timeou
     """Carry out a plan; returns each table's rows after the restore next to the backup's count."""
     from psycopg import sql
 
-    from analytics_ops.backup_storage import backup_path, check_destination_shared, readable_folder
-    from analytics_ops.backups import count_rows
-    from analytics_ops.core.db import session_options
-    from analytics_ops.pg_tools import client_env, find_binary, run, server_major
+    from analytics_ops.backups.full import count_rows
+    from analytics_ops.backups.pg_tools import client_env, find_binary, run, server_major
+    from analytics_ops.backups.storage import backup_path, check_destination_shared, readable_folder
 
     check_destination_shared(settings)  # before anything is touched, like every backup task
     source = backup_path(plan.location)
-    options = session_options(
-        lock_timeout=lock_timeout, statement_timeout=settings.statement_timeout, application_name=application_name
-    )
+    session = {
+        "application_name": application_name,
+        "lock_timeout": lock_timeout,
+        "statement_timeout": settings.statement_timeout,
+    }
     into = target.with_dbname(plan.target_database)
-    with target.connect(options=options) as conn:
+    with target.connect(**session) as conn:
         major = server_major(conn)
     pg_restore = find_binary("pg_restore", major, settings.pg_bin_dir)
     with readable_folder(source) as folder:
@@ -134,13 +135,13 @@ def restore_tables(plan: RestorePlan, target: Any, settings: Any, *, lock_timeou
             psql = find_binary("psql", major, settings.pg_bin_dir)
             _overwrite(plan, into, folder, pg_restore, psql, lock_timeout, application_name)
         else:
-            with target.with_dbname("postgres").connect(autocommit=True, options=options) as admin:
+            with target.with_dbname("postgres").connect(autocommit=True, **session) as admin:
                 exists = admin.execute(
                     "SELECT 1 FROM pg_database WHERE datname = %s", (plan.target_database,)
                 ).fetchone()
                 if not exists:  # CREATE DATABASE cannot run in a transaction block: autocommit
                     admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(plan.target_database)))
-            with into.connect(autocommit=True, options=options) as restored:
+            with into.connect(autocommit=True, **session) as restored:
                 for schema in sorted({s for s, _ in plan.tables}):
                     restored.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
             with client_env(into, application_name) as env:
@@ -152,7 +153,7 @@ def restore_tables(plan: RestorePlan, target: Any, settings: Any, *, lock_timeou
                         env,
                         target,
                     )  # fmt: skip
-    with into.connect(options=options) as restored:
+    with into.connect(**session) as restored:
         rows = count_rows(restored, list(plan.tables))
     return {
         **plan.as_dict(),
@@ -168,7 +169,7 @@ def _overwrite(
 
     from psycopg import sql
 
-    from analytics_ops.pg_tools import PgToolError, client_env, redact, run
+    from analytics_ops.backups.pg_tools import PgToolError, client_env, redact, run
 
     names = sql.SQL(", ").join(sql.Identifier(s, t) for s, t in plan.tables)
     with into.connect() as conn:

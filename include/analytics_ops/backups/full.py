@@ -21,14 +21,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from analytics_ops.backup_storage import (
-    MANIFEST,
-    checksum_files,
-    compare_checksums,
-    readable_folder,
-    writable_folder,
-)
-from analytics_ops.pg_tools import (
+from analytics_ops.backups.pg_tools import (
     PgTarget,
     client_env,
     creatable_extensions,
@@ -38,6 +31,13 @@ from analytics_ops.pg_tools import (
     run,
     server_major,
     start,
+)
+from analytics_ops.backups.storage import (
+    MANIFEST,
+    checksum_files,
+    compare_checksums,
+    readable_folder,
+    writable_folder,
 )
 
 FORMAT_VERSION = 1
@@ -52,12 +52,8 @@ def backup_id_for(kind: str, instant: datetime) -> str:
     return f"{kind}-{instant.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
-def _session_options(settings: Any, lock_timeout: Any, application_name: str) -> str:
-    from analytics_ops.core.db import session_options
-
-    return session_options(
-        lock_timeout=lock_timeout, statement_timeout=settings.statement_timeout, application_name=application_name
-    )
+def _timeouts(settings: Any, lock_timeout: Any) -> dict[str, Any]:
+    return {"lock_timeout": lock_timeout, "statement_timeout": settings.statement_timeout}
 
 
 def _tables(conn: Any) -> list[tuple[str, str]]:
@@ -81,7 +77,7 @@ def take_full_backup(
 ) -> dict[str, Any]:
     """Dump `target`'s database into `dest` (an ObjectStoragePath folder); the manifest written."""
     started = time.perf_counter()
-    with target.connect(options=_session_options(settings, lock_timeout, application_name)) as conn:
+    with target.connect(application_name, **_timeouts(settings, lock_timeout)) as conn:
         # The snapshot pg_dump's workers share, held by this transaction until they are done.
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
@@ -160,9 +156,9 @@ def verify_full_backup(
                 + "; ".join(problems[:20])
             )
         scratch = scratch_name(settings.scratch_database_prefix, manifest["backup_id"])
-        options = _session_options(settings, lock_timeout, application_name)
+        session = {"application_name": application_name, **_timeouts(settings, lock_timeout)}
         drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
-        with target.with_dbname("postgres").connect(autocommit=True, options=options) as admin:
+        with target.with_dbname("postgres").connect(autocommit=True, **session) as admin:
             # CREATE/DROP DATABASE cannot run inside a transaction block: autocommit is required.
             admin.execute(drop)
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
@@ -189,7 +185,7 @@ def verify_full_backup(
                         env,
                         target,
                     )
-                with target.with_dbname(scratch).connect(options=options) as restored:
+                with target.with_dbname(scratch).connect(**session) as restored:
                     restored_rows = count_rows(restored, _tables(restored))
             finally:
                 admin.execute(drop)

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,27 +41,34 @@ class PgTarget:
     def with_dbname(self, dbname: str) -> PgTarget:
         return replace(self, dbname=dbname)
 
-    def connect(self, **kwargs: Any) -> Any:
+    def connect(
+        self,
+        application_name: str = "analytics-ops",
+        *,
+        lock_timeout: timedelta | None = None,
+        statement_timeout: timedelta | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """A psycopg connection (the password passed in-process, never on a command line).
 
-        Like every suite session it carries `database.lock_timeout` and `statement_timeout` unless
-        the caller passes its own `options`.
+        Like every suite session it carries `database.lock_timeout` and `statement_timeout` (the one
+        options builder, `core.db.connection_kwargs`), or the timeouts the caller gives.
         """
         import psycopg
 
-        if "options" not in kwargs:
-            from analytics_ops.core.config import load_config
-            from analytics_ops.core.db import session_options
+        from analytics_ops.core.db import connection_kwargs
 
-            database = load_config().database
-            kwargs["options"] = session_options(
-                lock_timeout=database.lock_timeout,
-                statement_timeout=database.statement_timeout,
-                application_name="analytics-ops",
-            )
-        return psycopg.connect(
-            host=self.host, port=self.port, user=self.user, password=self.password, dbname=self.dbname, **kwargs
+        fields = connection_kwargs(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=self.dbname,
+            application_name=application_name,
+            lock_timeout=lock_timeout,
+            statement_timeout=statement_timeout,
         )
+        return psycopg.connect(**{**fields, **kwargs})
 
 
 def pg_target(conn_id: str) -> PgTarget:

@@ -36,8 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from analytics_ops.backup_storage import MANIFEST, readable_folder, writable_folder
-from analytics_ops.pg_tools import (
+from analytics_ops.backups.pg_tools import (
     PgTarget,
     PgToolError,
     as_os_user,
@@ -46,6 +45,7 @@ from analytics_ops.pg_tools import (
     run,
     server_major,
 )
+from analytics_ops.backups.storage import MANIFEST, readable_folder, writable_folder
 
 SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial)?$")
 
