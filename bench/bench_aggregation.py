@@ -32,14 +32,14 @@ def _truncate(dbname: str) -> None:
 
 
 def _raw_statement(day_range, settings) -> str:
-    from analytics_ops.aggregation import _aggregate_params
+    from analytics_ops.aggregation.daily import _aggregate_params
     from analytics_ops.core.db import sql_file
 
     return render(sql_file("aggregation/aggregate_days"), _aggregate_params(day_range, settings))
 
 
 def bench_one_day() -> dict:
-    from analytics_ops.aggregation import DayRange, aggregate_days, resolve_day_range
+    from analytics_ops.aggregation.daily import DayRange, aggregate_days, resolve_day_range
     from analytics_ops.core.config import load_config
     from analytics_ops.core.db import connect
 
@@ -65,7 +65,7 @@ def bench_one_day() -> dict:
 
 
 def bench_backfill_year() -> dict:
-    from analytics_ops.aggregation import DayRange, aggregate_days, resolve_day_range, split_into_chunks
+    from analytics_ops.aggregation.daily import DayRange, aggregate_days, resolve_day_range, split_into_chunks
     from analytics_ops.core.config import load_config
     from analytics_ops.core.db import connect
 

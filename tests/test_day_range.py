@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from analytics_ops.aggregation import DayRange, resolve_day_range, split_into_chunks
+from analytics_ops.aggregation.daily import DayRange, resolve_day_range, split_into_chunks
 from analytics_ops.core.params import ParamError
 
 NOW = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)

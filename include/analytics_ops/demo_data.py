@@ -116,7 +116,7 @@ def load_demo_data(conn: Any, scale: DemoScale = DemoScale(), *, force: bool = F
         cur.execute(sql_file("demo/generate_platform"), params)
     # Aggregate the whole history, so the DAGs that read daily_analytics (and the archival, which
     # needs rows over two years old) have work from the start.
-    from analytics_ops.aggregation import DayRange, aggregate_days, split_into_chunks
+    from analytics_ops.aggregation.daily import DayRange, aggregate_days, split_into_chunks
     from analytics_ops.core.config import load_config
 
     first_day = date.fromisoformat(params["first_day"])
