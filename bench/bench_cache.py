@@ -58,7 +58,7 @@ def _redis():
 
 
 def _prepare() -> list[int]:
-    from analytics_ops.cache_warming import WarmWindow, active_users
+    from analytics_ops.cache.warming import WarmWindow, active_users
     from analytics_ops.core.db import connect
     from analytics_ops.demo_data import DemoScale, load_demo_data
 
@@ -76,7 +76,7 @@ def _ours(users: list[int]) -> dict:
     warm_chunk tasks), each one query and batched writes."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from analytics_ops.cache_warming import WarmWindow, cache_entries, chunk, metric_rows, write_entries
+    from analytics_ops.cache.warming import WarmWindow, cache_entries, chunk, metric_rows, write_entries
     from analytics_ops.core.config import load_config
     from analytics_ops.core.db import connect
 
@@ -122,7 +122,7 @@ def _runbook_way(users: list[int]) -> int:
 
 
 def _all_entries(users: list[int]) -> list[tuple[str, str]]:
-    from analytics_ops.cache_warming import WarmWindow, cache_entries, metric_rows
+    from analytics_ops.cache.warming import WarmWindow, cache_entries, metric_rows
     from analytics_ops.core.config import load_config
     from analytics_ops.core.db import connect
 
@@ -200,7 +200,7 @@ def run() -> list[dict]:
     entries = _all_entries(users)
     client.flushdb()
     started = time.perf_counter()
-    from analytics_ops.cache_warming import write_entries
+    from analytics_ops.cache.warming import write_entries
 
     write_entries(client, entries, load_config().cache)
     ops_ours = len(entries) / (time.perf_counter() - started)

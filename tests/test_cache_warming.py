@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from analytics_ops.cache_warming import (
+from analytics_ops.cache.warming import (
     WarmWindow,
     active_users,
     chunk,
