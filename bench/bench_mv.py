@@ -18,7 +18,7 @@ VIEWS = ["user_task_stats", "user_priority_distribution", "user_status_distribut
 
 def _refresh(view: str) -> None:
     from analytics_ops.core.db import connect
-    from analytics_ops.mv_refresh import refresh_view
+    from analytics_ops.mv.refresh import refresh_view
 
     with connect(application_name="analytics-ops:bench") as conn:
         refresh_view(conn, view)

@@ -35,7 +35,7 @@ from analytics_ops.health_checks import (
     redis_hit_rate,
 )
 from analytics_ops.health_digest import compose
-from analytics_ops.mv_refresh import refresh_view
+from analytics_ops.mv.refresh import refresh_view
 from tests.conftest import PG_PASSWORD, PG_PORT, PG_USER, admin_connect, wait_for_replica
 from tests.dag_runs import test_run
 from tests.test_replica_lag import replay_paused, write_wal

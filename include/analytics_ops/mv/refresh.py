@@ -85,14 +85,12 @@ def refresh_view(conn: Any, view: str) -> RefreshResult:
     )
 
 
-def refresh_group_tasks(dag_id: str, group: str) -> None:
+def refresh_group_tasks(group: str) -> None:
     """Wire, inside the current DAG, the refresh of one `mv_refresh.groups` entry.
 
     wait_for_replicas >> list_views >> refresh_view (mapped, one per view, in the `mv_refresh.pool`
     pool so refreshes across the suite run at most `pool_slots` at a time).
     """
-    from datetime import UTC, datetime
-
     from airflow.sdk import task
 
     from analytics_ops.core.config import load_config
@@ -109,17 +107,14 @@ def refresh_group_tasks(dag_id: str, group: str) -> None:
 
     @task(task_id="refresh_view", pool=config.mv_refresh.pool)
     def refresh_one_view(view: str) -> dict:
-        from analytics_ops.core.db import connect
-        from analytics_ops.core.run_log import record_task_run
+        from analytics_ops.core import tasks
 
-        settings = load_config().mv_refresh
-        started = datetime.now(UTC)
-        with connect(
-            application_name=f"analytics-ops:{dag_id}.refresh_view", statement_timeout=settings.statement_timeout
-        ) as conn:
-            result = refresh_view(conn, view)
-            details = {"mode": result.mode, "seconds": round(result.seconds, 3), "rows": result.rows}
-            record_task_run(conn, subject=result.view, details=details, started_at=started)
+        result = tasks.run_recorded(
+            lambda conn: refresh_view(conn, view),
+            subject=lambda r: r.view,
+            details=lambda r: {"mode": r.mode, "seconds": round(r.seconds, 3), "rows": r.rows},
+            statement_timeout=load_config().mv_refresh.statement_timeout,
+        )
         print(f"{result.view}: {result.mode} refresh in {result.seconds:.2f}s, {result.rows} rows")
         return {"view": result.view, "mode": result.mode, "seconds": result.seconds, "rows": result.rows}
 
