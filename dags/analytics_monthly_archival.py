@@ -118,7 +118,7 @@ def analytics_monthly_archival():
 
     @task
     def vacuum_source() -> dict:
-        from analytics_ops.maintenance import vacuum_table
+        from analytics_ops.maintenance.vacuum_reindex import vacuum_table
 
         with _connection(
             "vacuum_source", autocommit=True, statement_timeout=load_config().maintenance.statement_timeout
@@ -138,7 +138,7 @@ def analytics_monthly_archival():
 
     @task
     def size_report() -> dict:
-        from analytics_ops.maintenance import as_dicts, index_bloat, table_health
+        from analytics_ops.maintenance.vacuum_reindex import as_dicts, index_bloat, table_health
 
         settings = load_config().maintenance
         with _connection("size_report", statement_timeout=settings.statement_timeout) as conn:

@@ -65,7 +65,7 @@ def analytics_retention_cleanup():
     @task
     def vacuum_tables(results: list[dict]) -> list[dict]:
         from analytics_ops.core.db import connect
-        from analytics_ops.maintenance import vacuum_table
+        from analytics_ops.maintenance.vacuum_reindex import vacuum_table
 
         done = []
         with connect(

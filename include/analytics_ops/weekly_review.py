@@ -105,7 +105,7 @@ def sizes(ctx: CheckContext) -> list[CheckResult]:
 
 
 def dead_tuples(ctx: CheckContext) -> list[CheckResult]:
-    from analytics_ops.maintenance import table_health
+    from analytics_ops.maintenance.vacuum_reindex import table_health
 
     settings = ctx.config.maintenance
     with ctx.primary() as conn:
@@ -131,7 +131,7 @@ def dead_tuples(ctx: CheckContext) -> list[CheckResult]:
 
 def bloat(ctx: CheckContext) -> list[CheckResult]:
     from analytics_ops.core.db import sql_file
-    from analytics_ops.maintenance import index_bloat
+    from analytics_ops.maintenance.vacuum_reindex import index_bloat
 
     review, maintenance = ctx.config.weekly_review, ctx.config.maintenance
     with ctx.primary() as conn:

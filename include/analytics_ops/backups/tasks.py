@@ -19,7 +19,7 @@ def dump_database() -> dict[str, Any]:
 
     app = tasks.session_name()
     backup_id = backup_id_for("full", tasks.run_date())
-    result = run_full_backup(backup_id, dag_id=_dag_id(), run_id=tasks.run_id(), application_name=app)
+    result = run_full_backup(backup_id, dag_id=tasks.dag_id(), run_id=tasks.run_id(), application_name=app)
     return log_task(backup_id, result, application_name=app)
 
 
@@ -55,7 +55,7 @@ def take_base_backup(slot: dict[str, Any]) -> dict[str, Any]:
         backup_id_for("base", now),
         now,
         required=slot["base_backup_required"],
-        dag_id=_dag_id(),
+        dag_id=tasks.dag_id(),
         run_id=tasks.run_id(),
         application_name=app,
     )
@@ -117,9 +117,3 @@ def restore_tables(planned: dict[str, Any]) -> dict[str, Any]:
     for name, rows in result["rows"].items():
         print(f"{name}: {rows['restored']} rows restored into {plan.target_database} (backup had {rows['in_backup']})")
     return result
-
-
-def _dag_id() -> str:
-    from airflow.sdk import get_current_context
-
-    return get_current_context()["ti"].dag_id

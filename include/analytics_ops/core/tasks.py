@@ -9,8 +9,8 @@ which reaches the run through this module:
 - `run_recorded(work, subject=...)`: connect as the task, do `work(conn)`, record what it did in
   `ops.run_log`, return its summary: the pattern most task bodies are;
 - `record(subject, details)`: the run-log line alone, on a session of its own;
-- `run_date()`, `params()`: the run's logical date (or, for a manual run, when it was triggered)
-  and its params.
+- `run_date()`, `params()`, `run_id()`, `dag_id()`: the run's logical date (or, for a manual run,
+  when it was triggered), its params and ids.
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ def params() -> dict[str, Any]:
 
 def run_id() -> str:
     return _context()["run_id"]
+
+
+def dag_id() -> str:
+    return _context()["ti"].dag_id
 
 
 @contextmanager
