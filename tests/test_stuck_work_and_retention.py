@@ -10,8 +10,8 @@ import pytest
 
 from analytics_ops.core.config import RetentionPolicy
 from analytics_ops.core.db import connect
-from analytics_ops.retention import apply_policy
-from analytics_ops.stuck_work import fail_stuck_jobs, terminate_idle_in_transaction
+from analytics_ops.retention.policies import apply_policy
+from analytics_ops.stuck_work.jobs_and_sessions import fail_stuck_jobs, terminate_idle_in_transaction
 from tests.conftest import PG_PASSWORD, PG_PORT, PG_USER, TEST_DB, superuser_connect
 
 
