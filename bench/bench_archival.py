@@ -49,7 +49,7 @@ def _reset() -> None:
 
 
 def run() -> list[dict]:
-    from analytics_ops.archival import archive
+    from analytics_ops.archival.archive import archive
     from analytics_ops.core.config import load_config
     from analytics_ops.core.db import connect
 

@@ -9,7 +9,7 @@ from datetime import date
 import psycopg
 import pytest
 
-from analytics_ops.archival import archive, default_cutoff, resolve_cutoff
+from analytics_ops.archival.archive import archive, default_cutoff, resolve_cutoff
 from analytics_ops.core.config import ArchivalSettings
 from analytics_ops.core.db import connect
 from analytics_ops.core.params import ParamError
