@@ -8,7 +8,7 @@ review is read by a person on Monday, nothing in it pages. Sizes are snapshotted
 
 from __future__ import annotations
 
-from analytics_ops.health_checks import (
+from analytics_ops.health.framework import (
     OK,
     WARN,
     Check,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from analytics_ops.health_checks import CRITICAL, OK, RESULTS_KEY, STATUS_RANK, WARN, CheckResult
+from analytics_ops.health.framework import CRITICAL, OK, RESULTS_KEY, STATUS_RANK, WARN, CheckResult
 
 MARKS = {CRITICAL: ":red_circle:", WARN: ":warning:", OK: ":white_check_mark:"}
 _SECTION_CHARS = 2900  # Slack caps a section's text at 3000
