@@ -281,7 +281,7 @@ def test_analytics_ops_imports_from_the_mounted_include_folder(tmp_path) -> None
         [
             "python",
             "-c",
-            "import analytics_ops.core.config as c, analytics_ops.ops_page; print(c.PROJECT_ROOT)",
+            "import analytics_ops.core.config as c, analytics_ops.ops_page.app; print(c.PROJECT_ROOT)",
         ],
         env={"PYTHONPATH": str(ROOT / "include"), "PATH": str(Path(__import__("sys").executable).parent)},
         cwd=tmp_path,
@@ -436,7 +436,7 @@ def test_the_secrets_table_matches_where_airflow_runs_the_suite_code() -> None:
     plugin = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plugin)
     assert plugin.AnalyticsOpsPlugin.fastapi_apps
-    from analytics_ops import ops_overview
+    from analytics_ops.ops_page import overview as ops_overview
 
     page = inspect.getsource(ops_overview)
     assert "config.connections.primary" in page and "measure(config.replication)" in page

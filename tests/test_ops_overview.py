@@ -16,7 +16,7 @@ import pytest
 
 from analytics_ops.core.config import load_config
 from analytics_ops.core.db import split_name
-from analytics_ops.ops_overview import (
+from analytics_ops.ops_page.overview import (
     database_sections,
     human_age,
     human_bytes,
@@ -263,7 +263,7 @@ def test_suite_dags_come_from_the_tag_with_their_newest_run() -> None:
 def test_the_page_shows_moments_in_utc_whatever_zone_they_arrive_in() -> None:
     from zoneinfo import ZoneInfo
 
-    from analytics_ops.ops_page import when
+    from analytics_ops.ops_page.app import when
 
     kolkata = datetime(2026, 3, 10, 17, 30, tzinfo=ZoneInfo("Asia/Kolkata"))
     assert when(kolkata) == "2026-03-10 12:00 UTC"

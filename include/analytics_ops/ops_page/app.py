@@ -38,7 +38,7 @@ def ui_base() -> str:
 def overview_for(user: Any, session: Any) -> Any:
     from airflow.api_fastapi.app import get_auth_manager
 
-    from analytics_ops.ops_overview import gather
+    from analytics_ops.ops_page.overview import gather
 
     allowed = get_auth_manager().get_authorized_dag_ids(user=user, method="GET", session=session)
     return gather(session, allowed_dag_ids=allowed, ui_base=ui_base())
@@ -54,7 +54,7 @@ def when(moment: Any) -> str:
 def _render(overview: Any) -> str:
     import jinja2
 
-    from analytics_ops.ops_overview import human_age
+    from analytics_ops.ops_page.overview import human_age
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["age"] = human_age
