@@ -18,7 +18,7 @@ YEAR_END = date(2025, 12, 31)
 
 def _load(dbname: str, users: int, days: int, tasks_per_day: int, last_day: date) -> None:
     from analytics_ops.core.db import connect
-    from analytics_ops.demo_data import DemoScale, load_demo_data
+    from analytics_ops.demo.data import DemoScale, load_demo_data
 
     ensure_database(dbname)
     with connect(application_name="analytics-ops:bench") as conn:

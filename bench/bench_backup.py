@@ -50,7 +50,7 @@ def run() -> list[dict]:
     from analytics_ops.backups.pg_tools import pg_target
     from analytics_ops.core.config import load_config
     from analytics_ops.core.db import connect
-    from analytics_ops.demo_data import DemoScale, load_demo_data
+    from analytics_ops.demo.data import DemoScale, load_demo_data
 
     ensure_database(DBNAME)
     use_database(DBNAME)

@@ -60,7 +60,7 @@ def _redis():
 def _prepare() -> list[int]:
     from analytics_ops.cache.warming import WarmWindow, active_users
     from analytics_ops.core.db import connect
-    from analytics_ops.demo_data import DemoScale, load_demo_data
+    from analytics_ops.demo.data import DemoScale, load_demo_data
 
     ensure_database(DBNAME)
     with connect(application_name="analytics-ops:bench") as conn:

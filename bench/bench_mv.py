@@ -37,7 +37,7 @@ def _median(func, trials: int = 3) -> float:
 def run() -> list[dict]:
     from analytics_ops.core.config import load_config
     from analytics_ops.core.db import connect
-    from analytics_ops.demo_data import DemoScale, load_demo_data
+    from analytics_ops.demo.data import DemoScale, load_demo_data
 
     ensure_database(DBNAME)
     with connect(application_name="analytics-ops:bench") as conn:

@@ -7,7 +7,7 @@ from datetime import date
 
 from analytics_ops.core.db import connect
 from analytics_ops.core.migrations import apply_migrations
-from analytics_ops.demo_data import DemoScale, load_demo_data
+from analytics_ops.demo.data import DemoScale, load_demo_data
 
 
 def _migrate(_: argparse.Namespace) -> int:
