@@ -14,6 +14,7 @@ help:
 	@echo "make demo           set up and run every DAG once on demo data"
 	@echo "make up | down      Airflow (UI on localhost:8080, Analytics Ops page) on the local stack | stop it"
 	@echo "make test           set up and run lint + the whole test suite"
+	@echo "make test-fast      the pure unit tests (tests/unit), no service needed"
 	@echo "make services       start the local primary, replica and Redis (make services-down stops them)"
 	@echo "make lint | fix     ruff + sqlfluff check | rewrite"
 	@echo "make docs           regenerate docs/configuration.md and the per-DAG part of docs/on-call.md"
@@ -101,6 +102,10 @@ fix: venv
 
 test: setup lint browser
 	$(RUN) python -m pytest
+
+# The pure unit tests (tests/unit): no service, no stack, no setup beyond the virtualenv.
+test-fast: venv
+	$(VENV)/bin/python -m pytest tests/unit --confcutdir=tests/unit -q
 
 bench: setup
 	$(RUN) python bench/run.py

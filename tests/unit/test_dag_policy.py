@@ -15,7 +15,7 @@ import pytest
 
 from analytics_ops.core.config import load_config
 
-DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
+DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
 
 
