@@ -17,7 +17,7 @@ help:
 	@echo "make test-fast      the pure unit tests (tests/unit), no service needed"
 	@echo "make services       start the local primary, replica and Redis (make services-down stops them)"
 	@echo "make lint | fix     ruff + sqlfluff check | rewrite"
-	@echo "make docs           regenerate docs/configuration.md and the per-DAG part of docs/on-call.md"
+	@echo "make docs           regenerate docs/configuration.md, the config file's comments, the per-DAG part of docs/on-call.md"
 	@echo "make bench          benchmarks against raw baselines (writes to stdout; see docs/benchmarks.md)"
 
 # Developers and CI get the tools too (requirements-dev.txt includes requirements.txt, the image's pins).
@@ -74,7 +74,8 @@ down:
 	@scripts/airflow.sh stop || true
 	@if [ -f $(UP_MARK) ]; then $(MAKE) --no-print-directory services-down && rm -f $(UP_MARK); fi
 
-# The generated parts of the docs: the config reference and the per-DAG part of the on-call guide.
+# The generated parts of the docs: the config reference and the config file's comments (both from the
+# descriptions in the config's models), and the per-DAG part of the on-call guide.
 docs: venv
 	$(RUN) python scripts/config_reference.py
 	$(RUN) python scripts/on_call_guide.py

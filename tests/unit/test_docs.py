@@ -25,6 +25,11 @@ def test_the_config_reference_is_generated_from_the_code_and_up_to_date() -> Non
     assert (DOCS / "configuration.md").read_text() == text, "docs/configuration.md is out of date: run `make docs`"
 
 
+def test_the_config_files_comments_are_generated_from_the_models() -> None:
+    text = DEFAULT_CONFIG_PATH.read_text()
+    assert config_reference.commented_config(text) == text, "config/analytics_ops.yaml is out of date: run `make docs`"
+
+
 def _flat_keys(node, prefix: str = "") -> set[str]:
     maps = {
         "dags": "<dag_id>",
