@@ -7,12 +7,16 @@ with the rest of the suite. A test that needs a server does not belong here.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 # Airflow reads its home when first imported: a throwaway one unless the environment names one
 # (`make test` runs through scripts/with-env, which does).
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="aops-unit-airflow-"))
+if "AIRFLOW_HOME" not in os.environ:
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="aops-unit-airflow-")
+    atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 
 
 def pytest_configure(config) -> None:
