@@ -1,6 +1,6 @@
-"""Every config key is documented once, in its model (`Field(description=...)` in
-include/analytics_ops/core/settings_*.py and config.py; a map's or a list's entry by its model's
-docstring). From those descriptions this writes docs/configuration.md (every key, its type, default,
+"""Every config key is documented once, in its model: the docstring below each field (pydantic's field
+description) in include/analytics_ops/core/settings_*.py and config.py; a map's or a list's entry by
+its model's docstring. From those descriptions this writes docs/configuration.md (every key, its type, default,
 shipped value and what it changes) and the comment above each key of config/analytics_ops.yaml, so
 neither can drift from the code (tests/unit/test_docs.py regenerates both and compares).
 
@@ -112,7 +112,8 @@ def keys(model: type[BaseModel] = SuiteConfig, prefix: str = "") -> list[tuple[s
     for name, field in model.model_fields.items():
         path = f"{prefix}{name}"
         default = field.get_default(call_default_factory=True)
-        found.append((path, field.annotation, default, field.description))
+        description = " ".join(field.description.split()) if field.description else None
+        found.append((path, field.annotation, default, description))
         nested = _model_of(field.annotation)
         if nested:
             shape, sub = nested
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text, missing = render()
     if missing:
-        print(f"keys with no description (add Field(description=...) to the model): {missing}", file=sys.stderr)
+        print(f"keys with no description (write a docstring below the field in its model): {missing}", file=sys.stderr)
         return 1
     config = commented_config(DEFAULT_CONFIG_PATH.read_text())
     stale = [path for path, new in ((OUT, text), (DEFAULT_CONFIG_PATH, config)) if path.read_text() != new]

@@ -2,9 +2,9 @@
 
 Read at DAG-parse time, so it must stay cheap: one small YAML file, parsed once per process and
 cached. pydantic does the checking; every model forbids unknown keys so a typo fails loudly with
-the key's path instead of being ignored. Every key is documented once, in its model
-(`Field(description=...)`): docs/configuration.md and the comments of config/analytics_ops.yaml are
-generated from the models (`make docs`, scripts/config_reference.py).
+the key's path instead of being ignored. Every key is documented once, in its model: the docstring
+below each field (pydantic's field description). docs/configuration.md and the comments of
+config/analytics_ops.yaml are generated from the models (`make docs`, scripts/config_reference.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from analytics_ops.core.config_types import (  # noqa: F401 (re-exported)
     Severity,
     _Strict,
 )
-from analytics_ops.core.settings_backups import BackupSettings
 from analytics_ops.core.settings_health import (  # noqa: F401 (re-exported)
     AgeLimits,
     DataHealth,
@@ -36,6 +35,7 @@ from analytics_ops.core.settings_jobs import (  # noqa: F401 (re-exported)
     CACHE_METRICS,
     AggregationSettings,
     ArchivalSettings,
+    BackupSettings,
     CacheSettings,
     MaintenanceSettings,
     MvGroup,
@@ -68,90 +68,46 @@ class ConfigError(ValueError):
 
 
 class SuiteConfig(_Strict):
-    airflow: AirflowSettings = Field(
-        AirflowSettings(),
-        description="How the suite presents itself in Airflow.",
-    )
-    connections: Connections = Field(
-        Connections(),
-        description="Airflow connection ids the suite reaches servers through.",
-    )
-    database: DatabaseSettings = Field(
-        DatabaseSettings(),
-        description="Session settings for every connection the suite opens.",
-    )
-    dag_defaults: DagDefaults = Field(
-        DagDefaults(),
-        description="Defaults for every DAG of the suite; a DAG's own section below overrides them.",
-    )
-    dags: dict[str, DagSettings] = Field(
-        default_factory=dict,
-        description="Per-DAG overrides, keyed by dag_id; anything not set falls back to `dag_defaults`.",
-    )
-    aggregation: AggregationSettings = Field(
-        AggregationSettings(),
-        description="The daily aggregation (tasks -> daily_analytics) and its backfills.",
-    )
-    alerting: AlertingSettings = Field(
-        AlertingSettings(),
-        description="Where alerts go. Severities follow runbook 001: P0 critical, P1 high, P2 medium, P3 low.",
-    )
-    replication: ReplicationSettings = Field(
-        ReplicationSettings(),
-        description="Replica-lag gate in front of write-heavy work (runbook 000: lag over 60 s means trouble).",
-    )
-    cache: CacheSettings = Field(
-        CacheSettings(),
-        description="Redis cache warming (runbook 001, Cache Management).",
-    )
-    mv_refresh: MvRefreshSettings = Field(
-        MvRefreshSettings(),
-        description="Materialized views, refreshed CONCURRENTLY (readers never blocked), one mapped task per view.",
-    )
-    maintenance: MaintenanceSettings = Field(
-        MaintenanceSettings(),
-        description="Weekly VACUUM / REINDEX (runbooks 001 and 002), Sundays 02:00 UTC.",
-    )
-    archival: ArchivalSettings = Field(
-        ArchivalSettings(),
-        description="Monthly archival of daily_analytics (runbook 001), first Sunday of the month, 02:00 UTC.",
-    )
-    retention: RetentionSettings = Field(
-        RetentionSettings(),
-        description=(
-            "Retention (runbooks 002 and 004), daily 03:30 UTC: rows older than older_than are deleted in "
-            "keyset batches (or moved, with archive_table), then the table is vacuumed."
-        ),
-    )
-    stuck_work: StuckWorkSettings = Field(
-        StuckWorkSettings(),
-        description="Every 15 minutes (runbook 002, INC-002 and INC-003).",
-    )
-    backups: BackupSettings = Field(
-        BackupSettings(),
-        description=(
-            "Backups (runbook 001 *Backup Strategy*): daily full pg_dump (analytics_backup_full), 6-hourly WAL "
-            "with a weekly physical base backup (analytics_backup_incremental), manual restore "
-            "(analytics_restore)."
-        ),
-    )
-    health_check: HealthCheckSettings = Field(
-        HealthCheckSettings(),
-        description=(
-            "The morning routine (analytics_health_check, daily 08:00 UTC): runbook 001's daily health check "
-            "and morning routine, runbook 002's daily checklist, runbook 003's freshness, runbook 000's "
-            "backlog. Each check is ok, warn or critical; a critical check fails its task (and alerts at the "
-            "DAG's severity), a warning only shows in the Slack digest. Results are kept in "
-            "ops.health_check_results."
-        ),
-    )
-    weekly_review: WeeklyReviewSettings = Field(
-        WeeklyReviewSettings(),
-        description=(
-            "The weekly review (analytics_weekly_review, Mondays 07:00 UTC): runbook 001's weekly health check "
-            "and runbook 002's weekly checklist. Findings are warnings in the digest, never failures."
-        ),
-    )
+    airflow: AirflowSettings = AirflowSettings()
+    """How the suite presents itself in Airflow."""
+    connections: Connections = Connections()
+    """Airflow connection ids the suite reaches servers through."""
+    database: DatabaseSettings = DatabaseSettings()
+    """Session settings for every connection the suite opens."""
+    dag_defaults: DagDefaults = DagDefaults()
+    """Defaults for every DAG of the suite; a DAG's own section below overrides them."""
+    dags: dict[str, DagSettings] = Field(default_factory=dict)
+    """Per-DAG overrides, keyed by dag_id; anything not set falls back to `dag_defaults`."""
+    aggregation: AggregationSettings = AggregationSettings()
+    """The daily aggregation (tasks -> daily_analytics) and its backfills."""
+    alerting: AlertingSettings = AlertingSettings()
+    """Where alerts go. Severities follow runbook 001: P0 critical, P1 high, P2 medium, P3 low."""
+    replication: ReplicationSettings = ReplicationSettings()
+    """Replica-lag gate in front of write-heavy work (runbook 000: lag over 60 s means trouble)."""
+    cache: CacheSettings = CacheSettings()
+    """Redis cache warming (runbook 001, Cache Management)."""
+    mv_refresh: MvRefreshSettings = MvRefreshSettings()
+    """Materialized views, refreshed CONCURRENTLY (readers never blocked), one mapped task per view."""
+    maintenance: MaintenanceSettings = MaintenanceSettings()
+    """Weekly VACUUM / REINDEX (runbooks 001 and 002), Sundays 02:00 UTC."""
+    archival: ArchivalSettings = ArchivalSettings()
+    """Monthly archival of daily_analytics (runbook 001), first Sunday of the month, 02:00 UTC."""
+    retention: RetentionSettings = RetentionSettings()
+    """Retention (runbooks 002 and 004), daily 03:30 UTC: rows older than older_than are deleted in keyset batches (or
+    moved, with archive_table), then the table is vacuumed."""
+    stuck_work: StuckWorkSettings = StuckWorkSettings()
+    """Every 15 minutes (runbook 002, INC-002 and INC-003)."""
+    backups: BackupSettings = BackupSettings()
+    """Backups (runbook 001 *Backup Strategy*): daily full pg_dump (analytics_backup_full), 6-hourly WAL with a weekly
+    physical base backup (analytics_backup_incremental), manual restore (analytics_restore)."""
+    health_check: HealthCheckSettings = HealthCheckSettings()
+    """The morning routine (analytics_health_check, daily 08:00 UTC): runbook 001's daily health check and morning
+    routine, runbook 002's daily checklist, runbook 003's freshness, runbook 000's backlog. Each check is ok, warn
+    or critical; a critical check fails its task (and alerts at the DAG's severity), a warning only shows in the
+    Slack digest. Results are kept in ops.health_check_results."""
+    weekly_review: WeeklyReviewSettings = WeeklyReviewSettings()
+    """The weekly review (analytics_weekly_review, Mondays 07:00 UTC): runbook 001's weekly health check and runbook
+    002's weekly checklist. Findings are warnings in the digest, never failures."""
 
     @model_validator(mode="after")
     def _retry_delays_ordered(self) -> SuiteConfig:

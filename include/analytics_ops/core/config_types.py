@@ -27,4 +27,5 @@ Severity = Literal["P0", "P1", "P2", "P3"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A field's docstring (the string right below it) is its description: the one place a key is documented.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
