@@ -58,19 +58,7 @@ DAG_ID = "analytics_backup_full"
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_backup_full():
-    @task
-    def dump_database() -> dict:
-        return backups.dump_database()
-
-    @task
-    def verify_backup(backup: dict) -> dict:
-        return backups.verify_backup(backup)
-
-    @task
-    def apply_retention() -> dict:
-        return backups.apply_retention()
-
-    verify_backup(dump_database()) >> apply_retention()
+    task(backups.verify_backup)(task(backups.dump_database)()) >> task(backups.apply_retention)()
 
 
 analytics_backup_full()

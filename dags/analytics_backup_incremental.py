@@ -55,27 +55,9 @@ DAG_ID = "analytics_backup_incremental"
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_backup_incremental():
-    @task
-    def prepare_wal_slot() -> dict:
-        return backups.prepare_wal_slot()
-
-    @task
-    def take_base_backup(slot: dict) -> dict:
-        return backups.take_base_backup(slot)
-
-    @task
-    def fetch_wal() -> dict:
-        return backups.fetch_wal()
-
-    @task
-    def verify_restorable() -> dict:
-        return backups.verify_restorable()
-
-    @task
-    def apply_retention() -> dict:
-        return backups.apply_retention()
-
-    take_base_backup(prepare_wal_slot()) >> fetch_wal() >> verify_restorable() >> apply_retention()
+    slot = task(backups.prepare_wal_slot)()
+    base_backup = task(backups.take_base_backup)(slot)
+    base_backup >> task(backups.fetch_wal)() >> task(backups.verify_restorable)() >> task(backups.apply_retention)()
 
 
 analytics_backup_incremental()

@@ -84,29 +84,13 @@ CONFIG = load_config()
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_cache_warming():
-    @task
-    def select_users() -> list[dict]:
-        return cache.select_users()
-
-    @task(max_active_tis_per_dagrun=CONFIG.cache.parallel_chunks)
-    def warm_chunk(work: dict) -> dict:
-        return cache.warm_chunk(work)
-
-    @task
-    def remove_keys_without_ttl() -> dict:
-        return cache.remove_keys_without_ttl()
-
-    @task
-    def report(results: list[dict], swept: dict) -> dict:
-        return cache.report(results, swept)
-
-    work = select_users()
+    work = task(cache.select_users)()
     if CONFIG.cache.read_from == "replica":
         ReplicaLagSensor(task_id="wait_for_replicas") >> work
-    results = warm_chunk.expand(work=work)
-    swept = remove_keys_without_ttl()
+    results = task(cache.warm_chunk, max_active_tis_per_dagrun=CONFIG.cache.parallel_chunks).expand(work=work)
+    swept = task(cache.remove_keys_without_ttl)()
     results >> swept
-    report(results, swept)
+    task(cache.report)(results, swept)
 
 
 analytics_cache_warming()

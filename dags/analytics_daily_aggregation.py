@@ -105,25 +105,12 @@ CONFIG = load_config()
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_daily_aggregation():
-    @task
-    def resolve_days() -> list[dict]:
-        """Which UTC days this run writes; refuses bad params before anything is touched."""
-        return aggregation.resolve_days()
-
-    @task(max_active_tis_per_dagrun=CONFIG.aggregation.parallel_chunks)
-    def aggregate_chunk(chunk: dict) -> dict:
-        """Rewrite one chunk of days in one transaction."""
-        return aggregation.aggregate_chunk(chunk)
-
-    @task(outlets=[DAILY_ANALYTICS])
-    def check_quality(chunks: list[dict]) -> None:
-        """Runbook 001's morning checks on what was just written; fails loudly with the day and check."""
-        aggregation.check_quality(chunks)
-
-    chunks = resolve_days()
-    written = aggregate_chunk.expand(chunk=chunks)
+    chunks = task(aggregation.resolve_days)()
+    written = task(aggregation.aggregate_chunk, max_active_tis_per_dagrun=CONFIG.aggregation.parallel_chunks).expand(
+        chunk=chunks
+    )
     chunks >> ReplicaLagSensor(task_id="wait_for_replicas") >> written
-    written >> check_quality(chunks)
+    written >> task(aggregation.check_quality, outlets=[DAILY_ANALYTICS])(chunks)
 
 
 analytics_daily_aggregation()

@@ -66,32 +66,12 @@ DAG_ID = "analytics_monthly_archival"
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_monthly_archival():
-    @task
-    def resolve_cutoff() -> str:
-        return archival.resolve_cutoff()
-
-    @task
-    def archive_rows(cutoff: str) -> dict:
-        return archival.archive_rows(cutoff)
-
-    @task
-    def vacuum_source() -> dict:
-        return archival.vacuum_source()
-
-    @task
-    def capture_statements() -> int:
-        return archival.capture_statements()
-
-    @task
-    def size_report() -> dict:
-        return archival.size_report()
-
-    cutoff = resolve_cutoff()
+    cutoff = task(archival.resolve_cutoff)()
     gate = ReplicaLagSensor(task_id="wait_for_replicas")
     cutoff >> gate
-    archived = archive_rows(cutoff)
+    archived = task(archival.archive_rows)(cutoff)
     gate >> archived
-    archived >> vacuum_source() >> capture_statements() >> size_report()
+    archived >> task(archival.vacuum_source)() >> task(archival.capture_statements)() >> task(archival.size_report)()
 
 
 analytics_monthly_archival()

@@ -80,15 +80,7 @@ DAG_ID = "analytics_restore"
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_restore():
-    @task
-    def check_params() -> dict:
-        return backups.check_restore_params()
-
-    @task
-    def restore_tables(planned: dict) -> dict:
-        return backups.restore_tables(planned)
-
-    restore_tables(check_params())
+    task(backups.restore_tables)(task(backups.check_restore_params, task_id="check_params")())
 
 
 analytics_restore()

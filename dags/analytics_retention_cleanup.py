@@ -41,21 +41,9 @@ DAG_ID = "analytics_retention_cleanup"
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_retention_cleanup():
-    @task
-    def list_policies() -> list[int]:
-        return retention.list_policies()
-
-    @task
-    def apply_policy(index: int) -> dict:
-        return retention.apply_policy(index)
-
-    @task
-    def vacuum_tables(results: list[dict]) -> list[dict]:
-        return retention.vacuum_tables(results)
-
-    policies = list_policies()
+    policies = task(retention.list_policies)()
     ReplicaLagSensor(task_id="wait_for_replicas") >> policies
-    vacuum_tables(apply_policy.expand(index=policies))
+    task(retention.vacuum_tables)(task(retention.apply_policy).expand(index=policies))
 
 
 analytics_retention_cleanup()

@@ -44,16 +44,8 @@ DAG_ID = "analytics_stuck_work"
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_stuck_work():
-    @task
-    def fail_stuck_jobs() -> list[dict]:
-        return stuck_work.fail_stuck_jobs()
-
-    @task
-    def terminate_idle_sessions() -> list[dict]:
-        return stuck_work.terminate_idle_sessions()
-
-    fail_stuck_jobs()
-    terminate_idle_sessions()
+    task(stuck_work.fail_stuck_jobs)()
+    task(stuck_work.terminate_idle_sessions)()
 
 
 analytics_stuck_work()

@@ -61,39 +61,15 @@ DAG_ID = "analytics_weekly_maintenance"
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_weekly_maintenance():
-    @task
-    def plan_vacuum() -> list[str]:
-        return maintenance.plan_vacuum()
-
-    @task
-    def vacuum_table(table: str) -> dict:
-        return maintenance.vacuum_table(table)
-
-    @task(trigger_rule="all_done")
-    def plan_reindex() -> list[str]:
-        return maintenance.plan_reindex()
-
-    @task
-    def reindex_index(index: str) -> dict:
-        return maintenance.reindex_index(index)
-
-    @task(trigger_rule="all_done")
-    def sweep_invalid_indexes() -> list[str]:
-        return maintenance.sweep_invalid_indexes()
-
-    @task(trigger_rule="all_done")
-    def report(vacuumed: list[dict], reindexed: list[dict], swept: list[str]) -> dict:
-        return maintenance.report(vacuumed, reindexed, swept)
-
-    tables = plan_vacuum()
+    tables = task(maintenance.plan_vacuum)()
     ReplicaLagSensor(task_id="wait_for_replicas") >> tables
-    vacuumed = vacuum_table.expand(table=tables)
-    indexes = plan_reindex()
+    vacuumed = task(maintenance.vacuum_table).expand(table=tables)
+    indexes = task(maintenance.plan_reindex, trigger_rule="all_done")()
     vacuumed >> indexes
-    reindexed = reindex_index.expand(index=indexes)
-    swept = sweep_invalid_indexes()
+    reindexed = task(maintenance.reindex_index).expand(index=indexes)
+    swept = task(maintenance.sweep_invalid_indexes, trigger_rule="all_done")()
     reindexed >> swept
-    report(vacuumed, reindexed, swept)
+    task(maintenance.report, trigger_rule="all_done")(vacuumed, reindexed, swept)
 
 
 analytics_weekly_maintenance()

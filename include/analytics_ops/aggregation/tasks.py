@@ -27,7 +27,7 @@ def resolve_days() -> list[dict[str, str]]:
 
 
 def aggregate_chunk(chunk: dict[str, str]) -> dict[str, Any]:
-    """Rewrite one chunk of days in one transaction, recorded in the run log."""
+    """Rewrite one chunk of days in one transaction."""
     from analytics_ops.aggregation.daily import DayRange, aggregate_days
 
     day_range = DayRange.from_params(chunk)

@@ -10,7 +10,7 @@ from analytics_ops.core.config import load_config
 
 
 def resolve_cutoff() -> str:
-    """The day before which rows move; refuses a bad `older_than` before anything is touched."""
+    # The day before which rows move; refuses a bad `older_than` before anything is touched.
     from analytics_ops.archival.archive import resolve_cutoff as resolve
     from analytics_ops.core.params import refused
 

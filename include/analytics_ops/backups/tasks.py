@@ -78,7 +78,7 @@ def verify_restorable() -> dict[str, Any]:
 
 
 def check_restore_params() -> dict[str, Any]:
-    """The restore the params ask for, refused (nothing touched) when they are wrong."""
+    # The restore the params ask for, refused (nothing touched) when they are wrong.
     from analytics_ops.backups.catalog import list_backups
     from analytics_ops.backups.restore import plan_restore
     from analytics_ops.core.params import refused

@@ -14,7 +14,7 @@ def _dry_run() -> bool:
 
 
 def select_users() -> list[dict[str, Any]]:
-    """The active users of the window, in chunks; refuses a bad `top_users` before anything is read."""
+    # The active users of the window, in chunks; refuses a bad `top_users` before anything is read.
     from analytics_ops.cache.warming import WarmWindow, active_users, chunk, source_connection_id
     from analytics_ops.core.errors import ParamsRefused
 

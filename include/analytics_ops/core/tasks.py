@@ -11,6 +11,10 @@ which reaches the run through this module:
 - `record(subject, details)`: the run-log line alone, on a session of its own;
 - `run_date()`, `params()`, `run_id()`, `dag_id()`: the run's logical date (or, for a manual run,
   when it was triggered), its params and ids.
+
+A DAG file makes the task of a body with `task(<domain>.tasks.<body>)`: TaskFlow names the task after
+the function and shows the function's docstring as the task's documentation, so a body's docstring
+is written for the UI (or it has a comment instead).
 """
 
 from __future__ import annotations

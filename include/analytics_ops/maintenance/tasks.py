@@ -63,7 +63,7 @@ def sweep_invalid_indexes() -> list[str]:
 
 
 def report(vacuumed: list[dict] | None, reindexed: list[dict] | None, swept: list[str] | None) -> dict[str, Any]:
-    """What the week's maintenance did, and the deadlocks since last week, in the run log."""
+    # What the week's maintenance did, and the deadlocks since last week, in the run log.
     from analytics_ops.core.run_log import record_task_run
     from analytics_ops.maintenance.vacuum_reindex import deadlocks, previous_deadlocks
 

@@ -24,7 +24,7 @@ def apply_policy(index: int) -> dict[str, Any]:
 
 
 def vacuum_tables(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """VACUUM the tables a policy deleted from (nothing deleted, nothing to vacuum)."""
+    # VACUUM the tables a policy deleted from (nothing deleted, nothing to vacuum).
     from analytics_ops.maintenance.tasks import maintenance_session
     from analytics_ops.maintenance.vacuum_reindex import vacuum_table
 
