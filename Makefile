@@ -15,9 +15,10 @@ help:
 	@echo "make up | down      Airflow (UI on localhost:8080, Analytics Ops page) on the local stack | stop it"
 	@echo "make up EXECUTOR=celery   the same on the CeleryExecutor: PostgreSQL metadata, Redis broker, two workers"
 	@echo "make test           set up and run lint + the whole test suite"
+	@echo "make test-fast      the pure unit tests (tests/unit), no service needed"
 	@echo "make services       start the local primary, replica and Redis (make services-down stops them)"
 	@echo "make lint | fix     ruff + sqlfluff check | rewrite"
-	@echo "make docs           regenerate docs/configuration.md and the per-DAG part of docs/on-call.md"
+	@echo "make docs           regenerate docs/configuration.md, the config file's comments, the per-DAG part of docs/on-call.md"
 	@echo "make bench          benchmarks against raw baselines (writes to stdout; see docs/benchmarks.md)"
 
 # Developers and CI get the tools too (requirements-dev.txt includes requirements.txt, the image's pins).
@@ -86,7 +87,8 @@ down:
 	@if [ -f $(CELERY_UP_MARK) ]; then scripts/stack.sh down celery && rm -f $(CELERY_UP_MARK); fi
 	@if [ -f $(UP_MARK) ]; then $(MAKE) --no-print-directory services-down && rm -f $(UP_MARK); fi
 
-# The generated parts of the docs: the config reference and the per-DAG part of the on-call guide.
+# The generated parts of the docs: the config reference and the config file's comments (both from the
+# descriptions in the config's models), and the per-DAG part of the on-call guide.
 docs: venv
 	$(RUN) python scripts/config_reference.py
 	$(RUN) python scripts/on_call_guide.py
@@ -114,6 +116,10 @@ fix: venv
 
 test: setup lint browser
 	$(RUN) python -m pytest
+
+# The pure unit tests (tests/unit): no service, no stack, no setup beyond the virtualenv.
+test-fast: venv
+	$(VENV)/bin/python -m pytest tests/unit --confcutdir=tests/unit -q
 
 bench: setup
 	$(RUN) python bench/run.py

@@ -17,8 +17,8 @@ YEAR_END = date(2025, 12, 31)
 
 
 def _load(dbname: str, users: int, days: int, tasks_per_day: int, last_day: date) -> None:
-    from analytics_ops.db import connect
-    from analytics_ops.demo_data import DemoScale, load_demo_data
+    from analytics_ops.core.db import connect
+    from analytics_ops.demo.data import DemoScale, load_demo_data
 
     ensure_database(dbname)
     with connect(application_name="analytics-ops:bench") as conn:
@@ -33,16 +33,16 @@ def _truncate(dbname: str) -> None:
 
 
 def _raw_statement(day_range, settings) -> str:
-    from analytics_ops.aggregation import _aggregate_params
-    from analytics_ops.db import sql_file
+    from analytics_ops.aggregation.daily import _aggregate_params
+    from analytics_ops.core.db import sql_file
 
     return render(sql_file("aggregation/aggregate_days"), _aggregate_params(day_range, settings))
 
 
 def bench_one_day() -> dict:
-    from analytics_ops.aggregation import DayRange, aggregate_days, resolve_day_range
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
+    from analytics_ops.aggregation.daily import DayRange, aggregate_days, resolve_day_range
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
 
     dbname = "aops_bench_day"
     _load(dbname, users=100_000, days=1, tasks_per_day=1_000_000, last_day=DAY)
@@ -66,9 +66,9 @@ def bench_one_day() -> dict:
 
 
 def bench_backfill_year() -> dict:
-    from analytics_ops.aggregation import DayRange, aggregate_days, resolve_day_range, split_into_chunks
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
+    from analytics_ops.aggregation.daily import DayRange, aggregate_days, resolve_day_range, split_into_chunks
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
 
     dbname = "aops_bench_year"
     _load(dbname, users=20_000, days=365, tasks_per_day=5_000, last_day=YEAR_END)

@@ -49,9 +49,9 @@ def _reset() -> None:
 
 
 def run() -> list[dict]:
-    from analytics_ops.archival import archive
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
+    from analytics_ops.archival.archive import archive
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
 
     created = ensure_database(DBNAME)
     use_database(DBNAME)

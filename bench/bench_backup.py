@@ -46,11 +46,11 @@ def _database_bytes() -> int:
 def run() -> list[dict]:
     from airflow.sdk import ObjectStoragePath
 
-    from analytics_ops.backups import take_full_backup
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
-    from analytics_ops.demo_data import DemoScale, load_demo_data
-    from analytics_ops.pg_tools import pg_target
+    from analytics_ops.backups.full import take_full_backup
+    from analytics_ops.backups.pg_tools import pg_target
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
+    from analytics_ops.demo.data import DemoScale, load_demo_data
 
     ensure_database(DBNAME)
     use_database(DBNAME)
@@ -121,7 +121,7 @@ def run() -> list[dict]:
 def _restore(folder: Path, jobs: int) -> dict:
     from psycopg import sql
 
-    from analytics_ops.pg_tools import without_extensions
+    from analytics_ops.backups.pg_tools import without_extensions
 
     scratch = "aops_bench_restore"
 
@@ -131,7 +131,7 @@ def _restore(folder: Path, jobs: int) -> dict:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
 
     # Restored as the suite's role, like the suite's verification: without the extensions only a
-    # superuser may create, and without grants (analytics_ops.pg_tools.without_extensions).
+    # superuser may create, and without grants (analytics_ops.backups.pg_tools.without_extensions).
     toc = subprocess.run([_bin("pg_restore"), "--list", str(folder)], env=_pg_env(), check=True, capture_output=True)
     use_list = folder.parent / "restore.list"
     use_list.write_text(without_extensions(toc.stdout.decode(), creatable=set())[0])

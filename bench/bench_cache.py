@@ -58,9 +58,9 @@ def _redis():
 
 
 def _prepare() -> list[int]:
-    from analytics_ops.cache_warming import WarmWindow, active_users
-    from analytics_ops.db import connect
-    from analytics_ops.demo_data import DemoScale, load_demo_data
+    from analytics_ops.cache.warming import WarmWindow, active_users
+    from analytics_ops.core.db import connect
+    from analytics_ops.demo.data import DemoScale, load_demo_data
 
     ensure_database(DBNAME)
     with connect(application_name="analytics-ops:bench") as conn:
@@ -76,9 +76,9 @@ def _ours(users: list[int]) -> dict:
     warm_chunk tasks), each one query and batched writes."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from analytics_ops.cache_warming import WarmWindow, cache_entries, chunk, metric_rows, write_entries
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
+    from analytics_ops.cache.warming import WarmWindow, cache_entries, chunk, metric_rows, write_entries
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
 
     config = load_config()
     window = WarmWindow.ending(AS_OF, config.cache.active_days)
@@ -105,7 +105,7 @@ def _ours(users: list[int]) -> dict:
 
 
 def _runbook_way(users: list[int]) -> int:
-    from analytics_ops.db import connect
+    from analytics_ops.core.db import connect
 
     client = _redis()
     since = AS_OF - timedelta(days=7)
@@ -122,9 +122,9 @@ def _runbook_way(users: list[int]) -> int:
 
 
 def _all_entries(users: list[int]) -> list[tuple[str, str]]:
-    from analytics_ops.cache_warming import WarmWindow, cache_entries, metric_rows
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
+    from analytics_ops.cache.warming import WarmWindow, cache_entries, metric_rows
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
 
     config = load_config()
     with connect(application_name="analytics-ops:bench") as conn:
@@ -165,7 +165,7 @@ def _redis_benchmark(requests: int, pipeline: int, value_size: int) -> float:
 
 
 def run() -> list[dict]:
-    from analytics_ops.config import load_config
+    from analytics_ops.core.config import load_config
 
     use_database(DBNAME)
     users = _prepare()
@@ -200,7 +200,7 @@ def run() -> list[dict]:
     entries = _all_entries(users)
     client.flushdb()
     started = time.perf_counter()
-    from analytics_ops.cache_warming import write_entries
+    from analytics_ops.cache.warming import write_entries
 
     write_entries(client, entries, load_config().cache)
     ops_ours = len(entries) / (time.perf_counter() - started)

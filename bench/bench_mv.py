@@ -17,8 +17,8 @@ VIEWS = ["user_task_stats", "user_priority_distribution", "user_status_distribut
 
 
 def _refresh(view: str) -> None:
-    from analytics_ops.db import connect
-    from analytics_ops.mv_refresh import refresh_view
+    from analytics_ops.core.db import connect
+    from analytics_ops.mv.refresh import refresh_view
 
     with connect(application_name="analytics-ops:bench") as conn:
         refresh_view(conn, view)
@@ -35,9 +35,9 @@ def _median(func, trials: int = 3) -> float:
 
 
 def run() -> list[dict]:
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
-    from analytics_ops.demo_data import DemoScale, load_demo_data
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
+    from analytics_ops.demo.data import DemoScale, load_demo_data
 
     ensure_database(DBNAME)
     with connect(application_name="analytics-ops:bench") as conn:

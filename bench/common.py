@@ -63,8 +63,8 @@ def use_database(dbname: str) -> None:
 def ensure_database(dbname: str) -> bool:
     """Create `dbname` with the schema applied; True if it was created now."""
 
-    from analytics_ops.db import connect
-    from analytics_ops.migrations import apply_migrations
+    from analytics_ops.core.db import connect
+    from analytics_ops.core.migrations import apply_migrations
 
     with admin_connect() as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()

@@ -27,7 +27,7 @@ def _freeze_config() -> None:
     import os
     import tempfile
 
-    from analytics_ops.config import config_path
+    from analytics_ops.core.config import config_path
 
     frozen = Path(tempfile.mkdtemp(prefix="aops-bench-config-")) / "analytics_ops.yaml"
     frozen.write_text(config_path().read_text())

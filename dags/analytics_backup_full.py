@@ -43,15 +43,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, task
 
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.backups import tasks as backups
+from analytics_ops.core.dag_defaults import suite_dag_args
 
 DAG_ID = "analytics_backup_full"
-
-
-def _app(task_id: str) -> str:
-    return f"analytics-ops:{DAG_ID}.{task_id}"
 
 
 @dag(
@@ -61,30 +58,7 @@ def _app(task_id: str) -> str:
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_backup_full():
-    @task
-    def dump_database() -> dict:
-        from analytics_ops.backup_jobs import log_task, run_full_backup
-        from analytics_ops.backups import backup_id_for
-
-        context = get_current_context()
-        backup_id = backup_id_for("full", context.get("logical_date") or context["dag_run"].run_after)
-        result = run_full_backup(backup_id, dag_id=DAG_ID, run_id=context["run_id"], application_name=_app("dump"))
-        return log_task(backup_id, result, application_name=_app("dump"))
-
-    @task
-    def verify_backup(backup: dict) -> dict:
-        from analytics_ops.backup_jobs import log_task, run_full_verification
-
-        result = run_full_verification(backup["backup_id"], application_name=_app("verify"))
-        return log_task(backup["backup_id"], result, application_name=_app("verify"))
-
-    @task
-    def apply_retention() -> dict:
-        from analytics_ops.backup_jobs import apply_retention_now
-
-        return apply_retention_now(application_name=_app("retention"))
-
-    verify_backup(dump_database()) >> apply_retention()
+    task(backups.verify_backup)(task(backups.dump_database)()) >> task(backups.apply_retention)()
 
 
 analytics_backup_full()

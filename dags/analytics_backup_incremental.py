@@ -40,15 +40,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, task
 
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.backups import tasks as backups
+from analytics_ops.core.dag_defaults import suite_dag_args
 
 DAG_ID = "analytics_backup_incremental"
-
-
-def _app(task_id: str) -> str:
-    return f"analytics-ops:{DAG_ID}.{task_id}"
 
 
 @dag(
@@ -58,52 +55,9 @@ def _app(task_id: str) -> str:
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_backup_incremental():
-    @task
-    def prepare_wal_slot() -> dict:
-        from analytics_ops.backup_jobs import log_task
-        from analytics_ops.backup_jobs import prepare_wal_slot as prepare
-
-        result = prepare(application_name=_app("slot"))
-        return log_task(result["slot"], result, application_name=_app("slot"))
-
-    @task
-    def take_base_backup(slot: dict) -> dict:
-        from analytics_ops.backup_jobs import log_task, run_base_backup_if_due
-        from analytics_ops.backups import backup_id_for
-
-        context = get_current_context()
-        now = datetime.now(UTC)
-        result = run_base_backup_if_due(
-            backup_id_for("base", now),
-            now,
-            required=slot["base_backup_required"],
-            dag_id=DAG_ID,
-            run_id=context["run_id"],
-            application_name=_app("base_backup"),
-        )
-        return log_task(result["base_backup"], result, application_name=_app("base_backup"))
-
-    @task
-    def fetch_wal() -> dict:
-        from analytics_ops.backup_jobs import log_task, run_wal_fetch
-
-        result = run_wal_fetch(application_name=_app("fetch_wal"))
-        return log_task("wal", result, application_name=_app("fetch_wal"))
-
-    @task
-    def verify_restorable() -> dict:
-        from analytics_ops.backup_jobs import log_task, run_restore_drill
-
-        result = run_restore_drill(application_name=_app("drill"))
-        return log_task(result["base_backup"], result, application_name=_app("drill"))
-
-    @task
-    def apply_retention() -> dict:
-        from analytics_ops.backup_jobs import apply_retention_now
-
-        return apply_retention_now(application_name=_app("retention"))
-
-    take_base_backup(prepare_wal_slot()) >> fetch_wal() >> verify_restorable() >> apply_retention()
+    slot = task(backups.prepare_wal_slot)()
+    base_backup = task(backups.take_base_backup)(slot)
+    base_backup >> task(backups.fetch_wal)() >> task(backups.verify_restorable)() >> task(backups.apply_retention)()
 
 
 analytics_backup_incremental()

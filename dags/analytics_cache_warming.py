@@ -56,11 +56,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, task
 
-from analytics_ops.config import load_config
-from analytics_ops.dag_defaults import suite_dag_args
-from analytics_ops.sensors import ReplicaLagSensor
+from analytics_ops.cache import tasks as cache
+from analytics_ops.core.config import load_config
+from analytics_ops.core.dag_defaults import suite_dag_args
+from analytics_ops.replication.sensors import ReplicaLagSensor
 
 DAG_ID = "analytics_cache_warming"
 CONFIG = load_config()
@@ -83,81 +84,13 @@ CONFIG = load_config()
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_cache_warming():
-    @task
-    def select_users() -> list[dict]:
-        from analytics_ops.cache_warming import WarmWindow, active_users, chunk, source_connection_id
-        from analytics_ops.db import connect
-        from analytics_ops.errors import ParamsRefused
-
-        context = get_current_context()
-        top_users = context["params"].get("top_users")
-        if top_users is not None and (isinstance(top_users, bool) or not isinstance(top_users, int) or top_users < 1):
-            raise ParamsRefused(f"top_users must be a whole number of at least 1, or empty; got {top_users!r}")
-        config = load_config()
-        as_of = context.get("logical_date") or context["dag_run"].run_after
-        window = WarmWindow.ending(as_of, config.cache.active_days)
-        with connect(source_connection_id(config), application_name=f"analytics-ops:{DAG_ID}.select_users") as conn:
-            users = active_users(conn, window, top_users)
-        chunks = chunk(users, config.cache.chunk_users)
-        print(f"{len(users)} active users between {window.since} and {window.as_of}: {len(chunks)} chunk(s)")
-        return [{**window.params(), "user_ids": ids} for ids in chunks]
-
-    @task(max_active_tis_per_dagrun=CONFIG.cache.parallel_chunks)
-    def warm_chunk(work: dict) -> dict:
-        from analytics_ops import cache_warming
-        from analytics_ops.db import connect
-
-        config = load_config()
-        window = cache_warming.WarmWindow(datetime.fromisoformat(work["since"]), datetime.fromisoformat(work["as_of"]))
-        dry_run = bool(get_current_context()["params"].get("dry_run"))
-        client = None if dry_run else cache_warming.redis_client()
-        source = cache_warming.source_connection_id(config)
-        with connect(source, application_name=f"analytics-ops:{DAG_ID}.warm_chunk") as conn:
-            result = cache_warming.warm_chunk(conn, client, work["user_ids"], window, config)
-        print(f"{result.users} users: {result.keys} keys computed, {result.keys_written} written")
-        return {"users": result.users, "keys": result.keys, "keys_written": result.keys_written, "dry_run": dry_run}
-
-    @task
-    def remove_keys_without_ttl() -> dict:
-        from analytics_ops import cache_warming
-
-        dry_run = bool(get_current_context()["params"].get("dry_run"))
-        client = cache_warming.redis_client()
-        # Redis counts the sweep's TTL probes as keyspace hits: take the hit rate before sweeping.
-        health = cache_warming.redis_health(client)
-        swept = cache_warming.remove_keys_without_ttl(client, load_config().cache, dry_run)
-        print(f"hygiene: {swept}")
-        return {**swept, "hit_rate_pct": health["hit_rate_pct"]}
-
-    @task
-    def report(results: list[dict], swept: dict) -> dict:
-        from analytics_ops import cache_warming
-        from analytics_ops.db import connect
-        from analytics_ops.run_log import record_task_run
-        from analytics_ops.xcom import mapped_results
-
-        results = mapped_results(results)
-        summary = {
-            "users_warmed": sum(r["users"] for r in results),
-            "keys_computed": sum(r["keys"] for r in results),
-            "keys_written": sum(r["keys_written"] for r in results),
-            "dry_run": any(r["dry_run"] for r in results),
-            "keys_without_ttl_deleted": swept["deleted"],
-            **cache_warming.redis_health(cache_warming.redis_client()),
-            "hit_rate_pct": swept["hit_rate_pct"],
-        }
-        print("cache warming: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
-        with connect(application_name=f"analytics-ops:{DAG_ID}.report") as conn:
-            record_task_run(conn, subject="redis", details=summary)
-        return summary
-
-    work = select_users()
+    work = task(cache.select_users)()
     if CONFIG.cache.read_from == "replica":
         ReplicaLagSensor(task_id="wait_for_replicas") >> work
-    results = warm_chunk.expand(work=work)
-    swept = remove_keys_without_ttl()
+    results = task(cache.warm_chunk, max_active_tis_per_dagrun=CONFIG.cache.parallel_chunks).expand(work=work)
+    swept = task(cache.remove_keys_without_ttl)()
     results >> swept
-    report(results, swept)
+    task(cache.report)(results, swept)
 
 
 analytics_cache_warming()

@@ -68,12 +68,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, task
 
-from analytics_ops.assets import DAILY_ANALYTICS
-from analytics_ops.config import load_config
-from analytics_ops.dag_defaults import suite_dag_args
-from analytics_ops.sensors import ReplicaLagSensor
+from analytics_ops.aggregation import tasks as aggregation
+from analytics_ops.core.assets import DAILY_ANALYTICS
+from analytics_ops.core.config import load_config
+from analytics_ops.core.dag_defaults import suite_dag_args
+from analytics_ops.replication.sensors import ReplicaLagSensor
 
 DAG_ID = "analytics_daily_aggregation"
 CONFIG = load_config()
@@ -104,65 +105,12 @@ CONFIG = load_config()
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_daily_aggregation():
-    @task
-    def resolve_days() -> list[dict]:
-        """Which UTC days this run writes; refuses bad params before anything is touched."""
-        from analytics_ops.aggregation import ParamError, resolve_day_range, split_into_chunks
-        from analytics_ops.errors import ParamsRefused
-
-        context = get_current_context()
-        params, dag_run = context["params"], context["dag_run"]
-        run_date = context.get("logical_date") or dag_run.run_after
-        settings = load_config().aggregation
-        try:
-            window = resolve_day_range(
-                params.get("start_date"),
-                params.get("end_date"),
-                run_date=run_date,
-                max_days=settings.max_backfill_days,
-            )
-        except ParamError as exc:
-            raise ParamsRefused(f"bad parameter, nothing was written: {exc}") from None
-        chunks = split_into_chunks(window, settings.chunk_days)
-        print(f"aggregating {window} ({window.days} days) in {len(chunks)} chunk(s)")
-        return [c.as_params() for c in chunks]
-
-    @task(max_active_tis_per_dagrun=CONFIG.aggregation.parallel_chunks)
-    def aggregate_chunk(chunk: dict) -> dict:
-        """Rewrite one chunk of days in one transaction."""
-        from analytics_ops.aggregation import DayRange, aggregate_days
-        from analytics_ops.db import connect
-        from analytics_ops.run_log import record_task_run
-
-        day_range = DayRange.from_params(chunk)
-        started = datetime.now(UTC)
-        with connect(application_name=f"analytics-ops:{DAG_ID}.aggregate_chunk") as conn:
-            result = aggregate_days(conn, day_range, load_config().aggregation)
-            details = {"rows_deleted": result.rows_deleted, "rows_written": result.rows_written}
-            record_task_run(conn, subject=str(day_range), details=details, started_at=started)
-        print(f"{day_range}: replaced {result.rows_deleted} rows with {result.rows_written}")
-        return {"days": str(day_range), "rows_written": result.rows_written}
-
-    @task(outlets=[DAILY_ANALYTICS])
-    def check_quality(chunks: list[dict]) -> None:
-        """Runbook 001's morning checks on what was just written; fails loudly with the day and check."""
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from analytics_ops.aggregation import DayRange, describe_violations, quality_violations
-        from analytics_ops.db import connect
-
-        ranges = [DayRange.from_params(chunk) for chunk in chunks]
-        day_range = DayRange(min(r.start for r in ranges), max(r.end for r in ranges))
-        with connect(application_name=f"analytics-ops:{DAG_ID}.check_quality") as conn:
-            violations = quality_violations(conn, day_range)
-        if violations:
-            raise AirflowFailException(describe_violations(violations))
-        print(f"{day_range}: all data-quality checks passed")
-
-    chunks = resolve_days()
-    written = aggregate_chunk.expand(chunk=chunks)
+    chunks = task(aggregation.resolve_days)()
+    written = task(aggregation.aggregate_chunk, max_active_tis_per_dagrun=CONFIG.aggregation.parallel_chunks).expand(
+        chunk=chunks
+    )
     chunks >> ReplicaLagSensor(task_id="wait_for_replicas") >> written
-    written >> check_quality(chunks)
+    written >> task(aggregation.check_quality, outlets=[DAILY_ANALYTICS])(chunks)
 
 
 analytics_daily_aggregation()

@@ -86,22 +86,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from analytics_ops.dag_defaults import suite_dag_args
-from analytics_ops.health_checks import DAILY_CHECKS
+from analytics_ops.core.dag_defaults import suite_dag_args
+from analytics_ops.health.dag import check_tasks
+from analytics_ops.health.daily import DAILY_CHECKS
 
 DAG_ID = "analytics_health_check"
-
-
-def check_task(task_id: str):
-    @task(task_id=task_id)
-    def run() -> list[dict]:
-        from analytics_ops.health_checks import DAILY_CHECKS, run_check
-
-        return run_check(next(check for check in DAILY_CHECKS if check.task_id == task_id))
-
-    return run()
 
 
 @dag(
@@ -111,19 +102,12 @@ def check_task(task_id: str):
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_health_check():
-    @task(trigger_rule="all_done")
-    def send_digest() -> dict:
-        from analytics_ops.health_digest import send_digest as send
-
-        return send("Daily health check", [check.task_id for check in DAILY_CHECKS])
-
-    @task
-    def all_checks_passed() -> None:
-        print("every check passed (warnings, if any, are in the digest)")
-
-    checks = [check_task(check.task_id) for check in DAILY_CHECKS]
-    checks >> send_digest()
-    checks >> all_checks_passed()
+    check_tasks(
+        DAILY_CHECKS,
+        digest_title="Daily health check",
+        done_task_id="all_checks_passed",
+        done_message="every check passed (warnings, if any, are in the digest)",
+    )
 
 
 analytics_health_check()

@@ -41,26 +41,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, task
 
-from analytics_ops.config import load_config
-from analytics_ops.dag_defaults import suite_dag_args
-from analytics_ops.sensors import ReplicaLagSensor
+from analytics_ops.archival import tasks as archival
+from analytics_ops.core.dag_defaults import suite_dag_args
+from analytics_ops.replication.sensors import ReplicaLagSensor
 
 DAG_ID = "analytics_monthly_archival"
-
-
-def _connection(task_id: str, **kwargs):
-    from analytics_ops.db import connect
-
-    return connect(application_name=f"analytics-ops:{DAG_ID}.{task_id}", **kwargs)
-
-
-def _record(task_id: str, subject: str, details: dict) -> None:
-    from analytics_ops.run_log import record_task_run
-
-    with _connection(task_id) as conn:
-        record_task_run(conn, subject=subject, details=details)
 
 
 @dag(
@@ -79,85 +66,12 @@ def _record(task_id: str, subject: str, details: dict) -> None:
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_monthly_archival():
-    @task
-    def resolve_cutoff() -> str:
-        from analytics_ops.aggregation import ParamError
-        from analytics_ops.archival import resolve_cutoff as resolve
-        from analytics_ops.errors import ParamsRefused
-
-        context = get_current_context()
-        run_day = (context.get("logical_date") or context["dag_run"].run_after).astimezone(UTC).date()
-        try:
-            cutoff = resolve(
-                context["params"].get("older_than"), run_day, load_config().archival, datetime.now(UTC).date()
-            )
-        except ParamError as exc:
-            raise ParamsRefused(f"bad parameter, nothing was archived: {exc}") from None
-        print(f"archiving daily_analytics rows dated before {cutoff}")
-        return cutoff.isoformat()
-
-    @task
-    def archive_rows(cutoff: str) -> dict:
-        from datetime import date
-
-        from analytics_ops.archival import archive
-
-        settings = load_config().archival
-        dry_run = bool(get_current_context()["params"].get("dry_run"))
-
-        def open_connection():
-            return _connection("archive_rows", statement_timeout=settings.batch_statement_timeout)
-
-        with open_connection() as conn:
-            report = archive(
-                conn, date.fromisoformat(cutoff), settings, dry_run=dry_run, open_connection=open_connection
-            )
-        print(report.summary())
-        _record("archive_rows", "daily_analytics", report.as_dict())
-        return report.as_dict()
-
-    @task
-    def vacuum_source() -> dict:
-        from analytics_ops.maintenance import vacuum_table
-
-        with _connection(
-            "vacuum_source", autocommit=True, statement_timeout=load_config().maintenance.statement_timeout
-        ) as conn:
-            result = vacuum_table(conn, "public.daily_analytics")
-        print(result)
-        return result
-
-    @task
-    def capture_statements() -> int:
-        from analytics_ops.archival import capture_and_reset_statements
-
-        with _connection("capture_statements") as conn:
-            captured = capture_and_reset_statements(conn, load_config().archival.top_statements)
-        print(f"kept {captured} statements in ops.pg_stat_statements_history, then reset pg_stat_statements")
-        return captured
-
-    @task
-    def size_report() -> dict:
-        from analytics_ops.maintenance import as_dicts, index_bloat, table_health
-
-        settings = load_config().maintenance
-        with _connection("size_report", statement_timeout=settings.statement_timeout) as conn:
-            tables = sorted(as_dicts(table_health(conn, settings.schemas)), key=lambda t: -t["total_bytes"])
-            indexes = as_dicts(index_bloat(conn, settings))
-        for row in tables[:20]:
-            print(row)
-        for row in indexes[:20]:
-            print(row)
-        report = {"tables": tables, "indexes": indexes}
-        _record("size_report", "table sizes and index bloat", report)
-        return report
-
-    cutoff = resolve_cutoff()
+    cutoff = task(archival.resolve_cutoff)()
     gate = ReplicaLagSensor(task_id="wait_for_replicas")
     cutoff >> gate
-    archived = archive_rows(cutoff)
+    archived = task(archival.archive_rows)(cutoff)
     gate >> archived
-    archived >> vacuum_source() >> capture_statements() >> size_report()
+    archived >> task(archival.vacuum_source)() >> task(archival.capture_statements)() >> task(archival.size_report)()
 
 
 analytics_monthly_archival()

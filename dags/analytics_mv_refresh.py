@@ -35,8 +35,8 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag
 
-from analytics_ops.dag_defaults import suite_dag_args
-from analytics_ops.mv_refresh import refresh_group_tasks
+from analytics_ops.core.dag_defaults import suite_dag_args
+from analytics_ops.mv.refresh import refresh_group_tasks
 
 DAG_ID = "analytics_mv_refresh"
 
@@ -48,7 +48,7 @@ DAG_ID = "analytics_mv_refresh"
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_mv_refresh():
-    refresh_group_tasks(DAG_ID, "evening")
+    refresh_group_tasks("evening")
 
 
 analytics_mv_refresh()

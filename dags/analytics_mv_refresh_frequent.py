@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag
 
-from analytics_ops.dag_defaults import suite_dag_args
-from analytics_ops.mv_refresh import refresh_group_tasks
+from analytics_ops.core.dag_defaults import suite_dag_args
+from analytics_ops.mv.refresh import refresh_group_tasks
 
 DAG_ID = "analytics_mv_refresh_frequent"
 
@@ -39,7 +39,7 @@ DAG_ID = "analytics_mv_refresh_frequent"
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_mv_refresh_frequent():
-    refresh_group_tasks(DAG_ID, "frequent")
+    refresh_group_tasks("frequent")
 
 
 analytics_mv_refresh_frequent()

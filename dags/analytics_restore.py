@@ -37,9 +37,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, task
 
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.backups import tasks as backups
+from analytics_ops.core.dag_defaults import suite_dag_args
 
 DAG_ID = "analytics_restore"
 
@@ -79,54 +80,7 @@ DAG_ID = "analytics_restore"
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_restore():
-    @task
-    def check_params() -> dict:
-        from analytics_ops.aggregation import ParamError
-        from analytics_ops.backup_catalog import list_backups
-        from analytics_ops.db import connect
-        from analytics_ops.errors import ParamsRefused
-        from analytics_ops.restore import plan_restore
-
-        with connect(application_name=f"analytics-ops:{DAG_ID}.check_params") as conn:
-            backups = list_backups(conn)
-            database = conn.info.dbname
-        try:
-            plan = plan_restore(dict(get_current_context()["params"]), backups, database, "aops_restore_")
-        except ParamError as exc:
-            raise ParamsRefused(f"bad parameter, nothing was restored: {exc}") from None
-        print(f"restore plan: {plan.as_dict()}")
-        return {**plan.as_dict(), "location": plan.location, "expected_rows": plan.expected_rows}
-
-    @task
-    def restore_tables(planned: dict) -> dict:
-        from analytics_ops.config import load_config
-        from analytics_ops.pg_tools import pg_target
-        from analytics_ops.restore import RestorePlan
-        from analytics_ops.restore import restore_tables as restore
-
-        config = load_config()
-        plan = RestorePlan(
-            backup_id=planned["backup_id"],
-            location=planned["location"],
-            tables=tuple(tuple(name.split(".", 1)) for name in planned["tables"]),
-            target_database=planned["target_database"],
-            overwrite_production=planned["overwrite_production"],
-            expected_rows=planned["expected_rows"],
-        )
-        result = restore(
-            plan,
-            pg_target(config.connections.primary),
-            config.backups,
-            lock_timeout=config.database.lock_timeout,
-            application_name=f"analytics-ops:{DAG_ID}.restore_tables",
-        )
-        for name, rows in result["rows"].items():
-            print(
-                f"{name}: {rows['restored']} rows restored into {plan.target_database} (backup had {rows['in_backup']})"
-            )
-        return result
-
-    restore_tables(check_params())
+    task(backups.restore_tables)(task(backups.check_restore_params, task_id="check_params")())
 
 
 analytics_restore()

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, task
 
-from analytics_ops.config import load_config
-from analytics_ops.dag_defaults import suite_dag_args
-from analytics_ops.sensors import ReplicaLagSensor
+from analytics_ops.core.dag_defaults import suite_dag_args
+from analytics_ops.replication.sensors import ReplicaLagSensor
+from analytics_ops.retention import tasks as retention
 
 DAG_ID = "analytics_retention_cleanup"
 
@@ -41,48 +41,9 @@ DAG_ID = "analytics_retention_cleanup"
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_retention_cleanup():
-    @task
-    def list_policies() -> list[int]:
-        return list(range(len(load_config().retention.policies)))
-
-    @task
-    def apply_policy(index: int) -> dict:
-        from analytics_ops.db import connect
-        from analytics_ops.retention import apply_policy as apply
-        from analytics_ops.run_log import record_task_run
-
-        settings = load_config().retention
-        policy = settings.policies[index]
-        context = get_current_context()
-        now = context.get("logical_date") or context["dag_run"].run_after
-        started = datetime.now(UTC)
-        with connect(application_name=f"analytics-ops:{DAG_ID}.apply_policy") as conn:
-            result = apply(conn, policy, now, settings.batch_rows)
-            record_task_run(conn, subject=policy.table, details=result, started_at=started)
-        print(result)
-        return result
-
-    @task
-    def vacuum_tables(results: list[dict]) -> list[dict]:
-        from analytics_ops.db import connect
-        from analytics_ops.maintenance import vacuum_table
-        from analytics_ops.xcom import mapped_results
-
-        done = []
-        with connect(
-            autocommit=True,
-            statement_timeout=load_config().maintenance.statement_timeout,
-            application_name=f"analytics-ops:{DAG_ID}.vacuum_tables",
-        ) as conn:
-            for result in mapped_results(results):
-                if result["deleted"]:
-                    done.append(vacuum_table(conn, result["table"]))
-        print(done or "nothing deleted, nothing to vacuum")
-        return done
-
-    policies = list_policies()
+    policies = task(retention.list_policies)()
     ReplicaLagSensor(task_id="wait_for_replicas") >> policies
-    vacuum_tables(apply_policy.expand(index=policies))
+    task(retention.vacuum_tables)(task(retention.apply_policy).expand(index=policies))
 
 
 analytics_retention_cleanup()

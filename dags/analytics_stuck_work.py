@@ -31,22 +31,10 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag, task
 
-from analytics_ops.config import load_config
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.core.dag_defaults import suite_dag_args
+from analytics_ops.stuck_work import tasks as stuck_work
 
 DAG_ID = "analytics_stuck_work"
-
-
-def _run(task_id: str, work) -> list[dict]:
-    from analytics_ops.db import connect
-    from analytics_ops.run_log import record_task_run
-
-    started = datetime.now(UTC)
-    with connect(application_name=f"analytics-ops:{DAG_ID}.{task_id}") as conn:
-        acted_on = work(conn)
-        record_task_run(conn, subject=None, details={"acted_on": acted_on}, started_at=started)
-    print(f"{task_id}: {len(acted_on)} acted on: {acted_on}")
-    return acted_on
 
 
 @dag(
@@ -56,29 +44,8 @@ def _run(task_id: str, work) -> list[dict]:
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_stuck_work():
-    @task
-    def fail_stuck_jobs() -> list[dict]:
-        from analytics_ops.stuck_work import fail_stuck_jobs as fail
-
-        return _run("fail_stuck_jobs", lambda conn: fail(conn, load_config().stuck_work.stuck_after))
-
-    @task
-    def terminate_idle_sessions() -> list[dict]:
-        from analytics_ops.stuck_work import terminate_idle_in_transaction
-
-        settings = load_config().stuck_work
-        return _run(
-            "terminate_idle_sessions",
-            lambda conn: terminate_idle_in_transaction(
-                conn,
-                settings.idle_in_transaction_limit,
-                settings.allow_applications,
-                spare_backup_tools=settings.spare_backup_tools,
-            ),
-        )
-
-    fail_stuck_jobs()
-    terminate_idle_sessions()
+    task(stuck_work.fail_stuck_jobs)()
+    task(stuck_work.terminate_idle_sessions)()
 
 
 analytics_stuck_work()

@@ -47,21 +47,11 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag, task
 
-from analytics_ops.config import load_config
-from analytics_ops.dag_defaults import suite_dag_args
-from analytics_ops.sensors import ReplicaLagSensor
+from analytics_ops.core.dag_defaults import suite_dag_args
+from analytics_ops.maintenance import tasks as maintenance
+from analytics_ops.replication.sensors import ReplicaLagSensor
 
 DAG_ID = "analytics_weekly_maintenance"
-
-
-def _maintenance_connection(task_id: str, autocommit: bool = True):
-    from analytics_ops.db import connect
-
-    return connect(
-        autocommit=autocommit,
-        statement_timeout=load_config().maintenance.statement_timeout,
-        application_name=f"analytics-ops:{DAG_ID}.{task_id}",
-    )
 
 
 @dag(
@@ -71,82 +61,15 @@ def _maintenance_connection(task_id: str, autocommit: bool = True):
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_weekly_maintenance():
-    @task
-    def plan_vacuum() -> list[str]:
-        from analytics_ops import maintenance
-
-        with _maintenance_connection("plan_vacuum", autocommit=False) as conn:
-            tables = maintenance.tables_to_vacuum(conn, load_config().maintenance)
-        print(f"to vacuum: {tables}")
-        return tables
-
-    @task
-    def vacuum_table(table: str) -> dict:
-        from analytics_ops import maintenance
-
-        with _maintenance_connection("vacuum_table") as conn:
-            result = maintenance.vacuum_table(conn, table)
-        print(result)
-        return result
-
-    @task(trigger_rule="all_done")
-    def plan_reindex() -> list[str]:
-        from analytics_ops import maintenance
-
-        with _maintenance_connection("plan_reindex", autocommit=False) as conn:
-            indexes = maintenance.indexes_to_rebuild(conn, load_config().maintenance)
-        print(f"to reindex: {indexes}")
-        return indexes
-
-    @task
-    def reindex_index(index: str) -> dict:
-        from analytics_ops import maintenance
-
-        with _maintenance_connection("reindex_index") as conn:
-            result = maintenance.reindex_index(conn, index)
-        print(result)
-        return result
-
-    @task(trigger_rule="all_done")
-    def sweep_invalid_indexes() -> list[str]:
-        from analytics_ops import maintenance
-
-        with _maintenance_connection("sweep_invalid_indexes") as conn:
-            dropped = maintenance.sweep_invalid_leftovers(conn)
-        print(f"dropped invalid leftovers: {dropped or 'none'}")
-        return dropped
-
-    @task(trigger_rule="all_done")
-    def report(vacuumed: list[dict], reindexed: list[dict], swept: list[str]) -> dict:
-        from analytics_ops import maintenance
-        from analytics_ops.run_log import record_task_run
-        from analytics_ops.xcom import mapped_results
-
-        with _maintenance_connection("report", autocommit=False) as conn:
-            deadlocks = maintenance.deadlocks(conn)
-            previous = maintenance.previous_deadlocks(conn, DAG_ID)
-            summary = {
-                "tables": [v for v in mapped_results(vacuumed) if v],
-                "indexes": [r for r in mapped_results(reindexed) if r],
-                "swept": swept or [],
-                "deadlocks": deadlocks,
-                "deadlocks_since_last_week": None if previous is None else deadlocks - previous,
-            }
-            record_task_run(conn, subject="weekly maintenance", details=summary)
-        for line in summary["tables"] + summary["indexes"]:
-            print(line)
-        print(f"deadlocks: {deadlocks} (since last week: {summary['deadlocks_since_last_week']})")
-        return summary
-
-    tables = plan_vacuum()
+    tables = task(maintenance.plan_vacuum)()
     ReplicaLagSensor(task_id="wait_for_replicas") >> tables
-    vacuumed = vacuum_table.expand(table=tables)
-    indexes = plan_reindex()
+    vacuumed = task(maintenance.vacuum_table).expand(table=tables)
+    indexes = task(maintenance.plan_reindex, trigger_rule="all_done")()
     vacuumed >> indexes
-    reindexed = reindex_index.expand(index=indexes)
-    swept = sweep_invalid_indexes()
+    reindexed = task(maintenance.reindex_index).expand(index=indexes)
+    swept = task(maintenance.sweep_invalid_indexes, trigger_rule="all_done")()
     reindexed >> swept
-    report(vacuumed, reindexed, swept)
+    task(maintenance.report, trigger_rule="all_done")(vacuumed, reindexed, swept)
 
 
 analytics_weekly_maintenance()

@@ -40,23 +40,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from analytics_ops.dag_defaults import suite_dag_args
-from analytics_ops.weekly_review import WEEKLY_CHECKS
+from analytics_ops.core.dag_defaults import suite_dag_args
+from analytics_ops.health.dag import check_tasks
+from analytics_ops.health.weekly_review import WEEKLY_CHECKS
 
 DAG_ID = "analytics_weekly_review"
-
-
-def review_task(task_id: str):
-    @task(task_id=task_id)
-    def run() -> list[dict]:
-        from analytics_ops.health_checks import run_check
-        from analytics_ops.weekly_review import WEEKLY_CHECKS
-
-        return run_check(next(check for check in WEEKLY_CHECKS if check.task_id == task_id))
-
-    return run()
 
 
 @dag(
@@ -66,19 +56,12 @@ def review_task(task_id: str):
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_weekly_review():
-    @task(trigger_rule="all_done")
-    def send_digest() -> dict:
-        from analytics_ops.health_digest import send_digest as send
-
-        return send("Weekly review", [check.task_id for check in WEEKLY_CHECKS])
-
-    @task
-    def all_reviews_done() -> None:
-        print("every review measured (findings, if any, are in the digest)")
-
-    reviews = [review_task(check.task_id) for check in WEEKLY_CHECKS]
-    reviews >> send_digest()
-    reviews >> all_reviews_done()
+    check_tasks(
+        WEEKLY_CHECKS,
+        digest_title="Weekly review",
+        done_task_id="all_reviews_done",
+        done_message="every review measured (findings, if any, are in the digest)",
+    )
 
 
 analytics_weekly_review()

@@ -1,6 +1,6 @@
 """The "Analytics Ops" page in the Airflow UI (Airflow 3 plugin).
 
-`fastapi_apps`: the API server mounts the page's app (include/analytics_ops/ops_page.py) under
+`fastapi_apps`: the API server mounts the page's app (include/analytics_ops/ops_page/app.py) under
 /analytics-ops. `external_views`: a "Analytics Ops" entry in the UI's Browse menu that shows that
 page inside the UI, at /plugin/analytics-ops.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from analytics_ops.ops_page import PAGE_TITLE, URL_PREFIX, create_app
+from analytics_ops.ops_page.app import PAGE_TITLE, URL_PREFIX, create_app
 
 
 class AnalyticsOpsPlugin(AirflowPlugin):

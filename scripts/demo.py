@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     from airflow.dag_processing.dagbag import DagBag
 
-    from analytics_ops.db import connect
+    from analytics_ops.core.db import connect
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     if bag.import_errors:
@@ -57,8 +57,8 @@ def main() -> int:
 
 def _drop_backup_slot() -> None:
     """The demo's WAL slot would hold every byte of WAL a development stack writes until its next run."""
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
 
     slot = load_config().backups.wal_slot
     with connect(application_name="analytics-ops:demo") as conn:

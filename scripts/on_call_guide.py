@@ -1,6 +1,6 @@
 """Fill the per-DAG part of docs/on-call.md from the DAGs' own runbooks (their module docstrings'
 "When it fails" sections), so the guide lists every task alert with the advice the alert itself
-carries, and cannot drift from the DAGs (tests/test_docs.py regenerates it and compares).
+carries, and cannot drift from the DAGs (tests/unit/test_docs.py regenerates it and compares).
 
     scripts/with-env python scripts/on_call_guide.py            # rewrite the generated part
     scripts/with-env python scripts/on_call_guide.py --check    # exit 1 if it is out of date
@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from analytics_ops.config import PROJECT_ROOT, load_config
+from analytics_ops.core.config import PROJECT_ROOT, load_config
 
 GUIDE = PROJECT_ROOT / "docs" / "on-call.md"
 DAGS = PROJECT_ROOT / "dags"

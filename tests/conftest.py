@@ -175,8 +175,8 @@ def create_test_database() -> None:
     """`aops_test` anew, every migration applied (also how a test that filled it leaves it)."""
     from psycopg import sql
 
-    from analytics_ops.db import connect
-    from analytics_ops.migrations import apply_migrations
+    from analytics_ops.core.db import connect
+    from analytics_ops.core.migrations import apply_migrations
 
     with superuser_connect() as conn:  # whoever owned it before (a stack from before the role model)
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DB)))
@@ -242,7 +242,7 @@ def override_config(tmp_path, monkeypatch):
     """Point the suite at the shipped config with some keys changed: override_config({"a": {"b": 1}})."""
     import yaml
 
-    from analytics_ops.config import DEFAULT_CONFIG_PATH
+    from analytics_ops.core.config import DEFAULT_CONFIG_PATH
 
     def apply(overrides: dict) -> Path:
         merged = _deep_merge(yaml.safe_load(DEFAULT_CONFIG_PATH.read_text()), overrides)
@@ -294,6 +294,7 @@ def backups_under_test(override_config, db):
     drop_test_slot()
     yield db
     drop_test_slot()  # an inactive slot would hold WAL (and the health check would flag it)
+    db.execute("TRUNCATE ops.backups")  # nor may a test's backup stand as the newest for the health checks
 
 
 def drop_test_slot() -> None:
@@ -358,8 +359,8 @@ def sftp_server() -> Iterator[SftpServer]:
     import tempfile
     import time
 
-    from analytics_ops.config import load_config
-    from analytics_ops.pg_tools import as_os_user
+    from analytics_ops.backups.pg_tools import as_os_user
+    from analytics_ops.core.config import load_config
 
     sshd = Path("/usr/sbin/sshd")
     if not sshd.exists():

@@ -8,9 +8,9 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from analytics_ops.aggregation import DayRange, aggregate_days, quality_violations
-from analytics_ops.config import load_config
-from analytics_ops.db import connect
+from analytics_ops.aggregation.daily import DayRange, aggregate_days, quality_violations
+from analytics_ops.core.config import load_config
+from analytics_ops.core.db import connect
 from tests.task_rows import Task, actual_rows, day_checksum, expected_rows, insert_tasks, random_tasks
 
 SETTINGS = load_config().aggregation

@@ -8,15 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from analytics_ops.alerting import (
-    deadline_text,
-    error_first_line,
-    escalate,
-    redact,
-    runbook_hint,
-    task_log_url,
-)
-from analytics_ops.config import Route
+from analytics_ops.alerting.messages import deadline_text, escalate, runbook_hint, task_log_url
+from analytics_ops.core.config import Route
+from analytics_ops.core.errors import error_first_line
+from analytics_ops.core.redaction import redact
 from tests.conftest import PG_PASSWORD, SLACK, SLACK_TOKEN
 from tests.dag_runs import test_run
 

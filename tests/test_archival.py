@@ -9,10 +9,10 @@ from datetime import date
 import psycopg
 import pytest
 
-from analytics_ops.aggregation import ParamError
-from analytics_ops.archival import archive, default_cutoff, resolve_cutoff
-from analytics_ops.config import ArchivalSettings
-from analytics_ops.db import connect
+from analytics_ops.archival.archive import archive, default_cutoff, resolve_cutoff
+from analytics_ops.core.config import ArchivalSettings
+from analytics_ops.core.db import connect
+from analytics_ops.core.params import ParamError
 from tests.conftest import admin_connect
 
 CUTOFF = date(2024, 1, 1)

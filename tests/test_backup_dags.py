@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from analytics_ops.aggregation import ParamError
-from analytics_ops.backup_catalog import BackupEntry
-from analytics_ops.restore import confirmation_phrase, plan_restore
+from analytics_ops.backups.catalog import BackupEntry
+from analytics_ops.backups.restore import confirmation_phrase, plan_restore
+from analytics_ops.core.params import ParamError
 from tests.conftest import BACKUP_ROOT, PG_PASSWORD, TEST_DB, admin_connect
 from tests.dag_runs import test_run
 from tests.test_maintenance_dags import parse, states

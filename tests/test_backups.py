@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from analytics_ops.backup_catalog import BackupEntry, plan_retention
-from analytics_ops.backup_jobs import (
+from analytics_ops.backups.catalog import BackupEntry, plan_retention
+from analytics_ops.backups.full import BackupVerificationFailed
+from analytics_ops.backups.jobs import (
     prepare_wal_slot,
     run_base_backup_if_due,
     run_full_backup,
@@ -21,11 +22,10 @@ from analytics_ops.backup_jobs import (
     run_retention,
     run_wal_fetch,
 )
-from analytics_ops.backups import BackupVerificationFailed
-from analytics_ops.config import load_config
-from analytics_ops.db import connect
-from analytics_ops.pg_tools import pg_target
-from analytics_ops.wal_backups import WalChainBroken, check_chain, recover
+from analytics_ops.backups.pg_tools import pg_target
+from analytics_ops.backups.wal import WalChainBroken, check_chain, recover
+from analytics_ops.core.config import load_config
+from analytics_ops.core.db import connect
 from tests.conftest import (
     BACKUP_ROOT,
     PG_PASSWORD,
@@ -335,7 +335,7 @@ def throwaway_primary(monkeypatch):
     import socket
     import tempfile
 
-    from analytics_ops.pg_tools import as_os_user
+    from analytics_ops.backups.pg_tools import as_os_user
 
     pg_bin = Path(os.environ["AOPS_LOCAL_PG_BIN"])
     os_user = load_config().backups.os_user
@@ -402,7 +402,7 @@ def test_a_slot_nobody_reads_holds_wal_until_fetched(backups_under_test):
 
 
 def test_a_worker_local_folder_is_refused_when_the_executor_spreads_tasks_over_hosts():
-    from analytics_ops.backup_storage import spreads_over_hosts, unshared_destination_problem
+    from analytics_ops.backups.storage import spreads_over_hosts, unshared_destination_problem
 
     local = "file:///var/backups/analytics-ops"
     for executors in (["LocalExecutor"], ["SequentialExecutor"], ["airflow.executors.local_executor.LocalExecutor"]):
@@ -429,8 +429,8 @@ def test_a_worker_local_folder_is_refused_when_the_executor_spreads_tasks_over_h
 
 
 def test_the_deployment_can_say_its_backup_folder_is_shared(monkeypatch) -> None:
-    from analytics_ops.backup_storage import DESTINATION_SHARED_ENV, destination_shared
-    from analytics_ops.config import BackupSettings
+    from analytics_ops.backups.storage import DESTINATION_SHARED_ENV, destination_shared
+    from analytics_ops.core.config import BackupSettings
 
     unshared, shared = BackupSettings(), BackupSettings(destination_shared_by_workers=True)
     monkeypatch.delenv(DESTINATION_SHARED_ENV, raising=False)
@@ -442,8 +442,8 @@ def test_the_deployment_can_say_its_backup_folder_is_shared(monkeypatch) -> None
 
 
 def test_a_refused_backup_run_writes_nothing(backups_under_test, some_data, override_config, monkeypatch):
-    from analytics_ops.backup_storage import DestinationNotShared
-    from analytics_ops.restore import RestorePlan, restore_tables
+    from analytics_ops.backups.restore import RestorePlan, restore_tables
+    from analytics_ops.backups.storage import DestinationNotShared
 
     db = some_data
     db.execute(
@@ -534,24 +534,24 @@ def sftp_backups(backups_under_test, override_config, sftp_server, monkeypatch):
 WORKER_CODE = """
 import json, sys
 from datetime import UTC, datetime
-from analytics_ops import backup_jobs
-from analytics_ops.backup_storage import destination_root
-from analytics_ops.config import load_config
-from analytics_ops.wal_backups import check_chain
-from analytics_ops.restore import plan_restore, restore_tables
-from analytics_ops.pg_tools import pg_target
+from analytics_ops.backups import jobs as backup_jobs
+from analytics_ops.backups.storage import destination_root
+from analytics_ops.core.config import load_config
+from analytics_ops.backups.wal import check_chain
+from analytics_ops.backups.restore import plan_restore, restore_tables
+from analytics_ops.backups.pg_tools import pg_target
 
 def chain(base_id):
-    from analytics_ops.backup_catalog import list_backups
-    from analytics_ops.db import connect
+    from analytics_ops.backups.catalog import list_backups
+    from analytics_ops.core.db import connect
     with connect() as conn:
         base = next(b for b in list_backups(conn) if b.backup_id == base_id)
     wal = destination_root(load_config().backups) / "wal"
     return check_chain(base.manifest["start_wal_file"], [p.name for p in wal.iterdir()])
 
 def restore(backup_id):
-    from analytics_ops.backup_catalog import list_backups
-    from analytics_ops.db import connect
+    from analytics_ops.backups.catalog import list_backups
+    from analytics_ops.core.db import connect
     config = load_config()
     with connect() as conn:
         plan = plan_restore({"tables": ["public.tasks", "public.users"], "backup_id": backup_id},
@@ -560,8 +560,8 @@ def restore(backup_id):
                           lock_timeout=config.database.lock_timeout, application_name="worker")
 
 def pitr_probe(base_id):
-    from analytics_ops.wal_backups import recover
-    from analytics_ops.pg_tools import server_major
+    from analytics_ops.backups.wal import recover
+    from analytics_ops.backups.pg_tools import server_major
     root = destination_root(load_config().backups)
     target = pg_target("analytics_db")
     with target.connect() as conn:
@@ -679,7 +679,7 @@ def test_a_backup_taken_on_one_worker_is_verified_restored_and_expired_on_anothe
         assert not (remote / "full" / old).exists() and (remote / "full" / new / "manifest.json").is_file()
         assert db.execute("SELECT deleted_at IS NOT NULL FROM ops.backups WHERE backup_id = %s", (old,)).fetchone()[0]
         # What the test process sees through the same connection agrees with the server's disk.
-        from analytics_ops.backup_storage import backup_path
+        from analytics_ops.backups.storage import backup_path
 
         (location,) = db.execute("SELECT location FROM ops.backups WHERE backup_id = %s", (new,)).fetchone()
         assert isinstance(backup_path(location), ObjectStoragePath)

@@ -10,15 +10,15 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from analytics_ops.cache_warming import (
+from analytics_ops.cache.warming import (
     WarmWindow,
     active_users,
     chunk,
     remove_keys_without_ttl,
     warm_chunk,
 )
-from analytics_ops.config import CACHE_METRICS, load_config
-from analytics_ops.db import connect
+from analytics_ops.core.config import CACHE_METRICS, load_config
+from analytics_ops.core.db import connect
 from tests.conftest import wait_for_replica
 from tests.dag_runs import test_run
 from tests.task_rows import PENALTY, PRIORITIES, STATUSES, WEIGHTS, insert_tasks, random_tasks

@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 import yaml
 
-from analytics_ops.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, load_config
-from analytics_ops.db import SQL_DIR
+from analytics_ops.core.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT, load_config
+from analytics_ops.core.db import SQL_DIR
 
 ROOT = PROJECT_ROOT
 COMPOSE = ROOT / "docker-compose.yaml"
@@ -281,7 +281,7 @@ def test_analytics_ops_imports_from_the_mounted_include_folder(tmp_path) -> None
         [
             "python",
             "-c",
-            "import analytics_ops.config as c, analytics_ops.ops_page; print(c.PROJECT_ROOT)",
+            "import analytics_ops.core.config as c, analytics_ops.ops_page.app; print(c.PROJECT_ROOT)",
         ],
         env={"PYTHONPATH": str(ROOT / "include"), "PATH": str(Path(__import__("sys").executable).parent)},
         cwd=tmp_path,
@@ -414,8 +414,8 @@ def test_the_secrets_table_matches_where_airflow_runs_the_suite_code() -> None:
     from airflow.dag_processing import processor
     from airflow.sdk import AsyncCallback
 
-    from analytics_ops import sensors
-    from analytics_ops.dag_defaults import deadline_alert, suite_dag_args
+    from analytics_ops.core.dag_defaults import deadline_alert, suite_dag_args
+    from analytics_ops.replication import sensors
 
     dag_id = sorted(p.stem for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_"))[0]
     # Triggerer: the deadline alert's callback is an AsyncCallback (a SyncCallback would run on an
@@ -436,7 +436,7 @@ def test_the_secrets_table_matches_where_airflow_runs_the_suite_code() -> None:
     plugin = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plugin)
     assert plugin.AnalyticsOpsPlugin.fastapi_apps
-    from analytics_ops import ops_overview
+    from analytics_ops.ops_page import overview as ops_overview
 
     page = inspect.getsource(ops_overview)
     assert "config.connections.primary" in page and "measure(config.replication)" in page

@@ -20,22 +20,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from analytics_ops.config import ConfigError, load_config, parse_config
-from analytics_ops.db import connect
-from analytics_ops.health_checks import (
-    CRITICAL,
-    OK,
-    WARN,
-    CheckContext,
-    CheckResult,
-    daily_analytics_anomalies,
-    newest_verified_backup,
-    redis_evicted_keys,
-    redis_hit_rate,
-)
-from analytics_ops.health_digest import compose
-from analytics_ops.mv_refresh import refresh_view
-from analytics_ops.run_log import record_run
+from analytics_ops.core.config import ConfigError, load_config, parse_config
+from analytics_ops.core.db import connect
+from analytics_ops.core.run_log import record_run
+from analytics_ops.health.checks_data import daily_analytics_anomalies, newest_verified_backup
+from analytics_ops.health.checks_servers import redis_evicted_keys, redis_hit_rate
+from analytics_ops.health.digest import compose
+from analytics_ops.health.framework import CRITICAL, OK, WARN, CheckContext, CheckResult
+from analytics_ops.mv.refresh import refresh_view
 from tests.conftest import PG_PASSWORD, PG_PORT, PG_USER, admin_connect, wait_for_replica
 from tests.dag_runs import test_run
 from tests.test_replica_lag import replay_paused, write_wal

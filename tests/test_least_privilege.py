@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics_ops import maintenance
-from analytics_ops.db import connect
+from analytics_ops.core.db import connect
+from analytics_ops.maintenance import vacuum_reindex as maintenance
 from tests.conftest import PG_USER, ROOT, STACK_DIR, SUPERUSER_APP, TEST_DB, admin_connect, superuser_connect
 
 # PostgreSQL 15-18: "connection authorized: user=X database=Y application_name=Z" (the name only when

@@ -9,9 +9,9 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from analytics_ops import maintenance
-from analytics_ops.config import MaintenanceSettings
-from analytics_ops.db import connect
+from analytics_ops.core.config import MaintenanceSettings
+from analytics_ops.core.db import connect
+from analytics_ops.maintenance import vacuum_reindex as maintenance
 from tests.conftest import admin_connect
 
 SETTINGS = MaintenanceSettings(

@@ -9,9 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from analytics_ops.config import ConfigError, parse_config
-from analytics_ops.db import connect
-from analytics_ops.mv_refresh import ViewNotRefreshable, refresh_view
+from analytics_ops.core.config import ConfigError, parse_config
+from analytics_ops.core.db import connect
+from analytics_ops.mv.refresh import ViewNotRefreshable, refresh_view
 from tests.conftest import admin_connect
 from tests.dag_runs import test_run
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from analytics_ops.config import load_config
-from analytics_ops.mv_refresh import split_name
-from analytics_ops.ops_overview import (
+from analytics_ops.core.config import load_config
+from analytics_ops.core.db import split_name
+from analytics_ops.ops_page.overview import (
     database_sections,
     human_age,
     human_bytes,
@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS ops.health_check_results (
 @pytest.fixture
 def txn(test_database: str) -> Iterator[Any]:
     """A connection in one transaction, rolled back at the end."""
-    from analytics_ops.db import connect
+    from analytics_ops.core.db import connect
 
     with connect(application_name="analytics-ops:test") as conn:
         try:
@@ -236,7 +236,7 @@ def test_suite_dags_come_from_the_tag_with_their_newest_run() -> None:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.session import create_session
 
-    from analytics_ops.dag_defaults import SUITE_TAG
+    from analytics_ops.core.dag_defaults import SUITE_TAG
     from tests.conftest import ROOT
     from tests.dag_runs import test_run
 
@@ -263,7 +263,7 @@ def test_suite_dags_come_from_the_tag_with_their_newest_run() -> None:
 def test_the_page_shows_moments_in_utc_whatever_zone_they_arrive_in() -> None:
     from zoneinfo import ZoneInfo
 
-    from analytics_ops.ops_page import when
+    from analytics_ops.ops_page.app import when
 
     kolkata = datetime(2026, 3, 10, 17, 30, tzinfo=ZoneInfo("Asia/Kolkata"))
     assert when(kolkata) == "2026-03-10 12:00 UTC"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics_ops.config import ReplicationSettings
-from analytics_ops.replication import ReplicaLagTrigger, classify_senders, judge, lags_from_primary, measure
+from analytics_ops.core.config import ReplicationSettings
+from analytics_ops.replication.lag import ReplicaLagTrigger, classify_senders, judge, lags_from_primary, measure
 from tests.conftest import PG_PASSWORD, PG_PORT, PG_USER, REPLICA_PORT, TEST_DB, admin_connect, superuser_connect
 from tests.dag_runs import test_run
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from analytics_ops.db import connect
-from analytics_ops.demo_data import DemoScale, load_demo_data
-from analytics_ops.migrations import apply_migrations, migration_files
+from analytics_ops.core.db import connect
+from analytics_ops.core.migrations import apply_migrations, migration_files
+from analytics_ops.demo.data import DemoScale, load_demo_data
 
 SMALL = DemoScale(users=50, days=30, tasks_per_day=40, seed=7, last_day=date(2025, 1, 31))
 

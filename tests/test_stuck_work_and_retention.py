@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from analytics_ops.config import RetentionPolicy
-from analytics_ops.db import connect
-from analytics_ops.retention import apply_policy
-from analytics_ops.stuck_work import fail_stuck_jobs, terminate_idle_in_transaction
+from analytics_ops.core.config import RetentionPolicy
+from analytics_ops.core.db import connect
+from analytics_ops.retention.policies import apply_policy
+from analytics_ops.stuck_work.jobs_and_sessions import fail_stuck_jobs, terminate_idle_in_transaction
 from tests.conftest import PG_PASSWORD, PG_PORT, PG_USER, TEST_DB, superuser_connect
 
 
@@ -103,8 +103,8 @@ def test_only_foreign_sessions_idle_in_a_transaction_too_long_are_terminated():
 def test_spared_applications_are_names_or_star_prefixes() -> None:
     from pydantic import ValidationError
 
-    from analytics_ops.config import StuckWorkSettings
-    from analytics_ops.stuck_work import spared_applications
+    from analytics_ops.core.config import StuckWorkSettings
+    from analytics_ops.stuck_work.jobs_and_sessions import spared_applications
 
     assert spared_applications(["billing"], spare_backup_tools=False) == ["analytics-ops*", "billing"]
     assert "pg_dump" in spared_applications([]) and "barman*" in spared_applications([])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from datetime import date
 
-from analytics_ops.db import connect
-from analytics_ops.demo_data import DemoScale, load_demo_data
-from analytics_ops.migrations import apply_migrations
+from analytics_ops.core.db import connect
+from analytics_ops.core.migrations import apply_migrations
+from analytics_ops.demo.data import DemoScale, load_demo_data
 
 
 def _migrate(_: argparse.Namespace) -> int:
@@ -32,7 +32,7 @@ def _load_demo(args: argparse.Namespace) -> int:
 
 
 def _pool_spec(_: argparse.Namespace) -> int:
-    from analytics_ops.config import load_config
+    from analytics_ops.core.config import load_config
 
     settings = load_config().mv_refresh
     print(settings.pool, settings.pool_slots)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag, get_current_context, task
 
-from analytics_ops.dag_defaults import suite_dag_args
+from analytics_ops.core.dag_defaults import suite_dag_args
 
 
 @dag(schedule=None, start_date=datetime(2025, 1, 1, tzinfo=UTC), **suite_dag_args("alert_probe", doc_md=__doc__))

@@ -28,7 +28,7 @@ import pytest
 import requests
 import yaml
 
-from analytics_ops.config import DEFAULT_CONFIG_PATH
+from analytics_ops.core.config import DEFAULT_CONFIG_PATH
 from tests.conftest import TEST_WAL_SLOT
 
 ROOT = Path(__file__).resolve().parents[2]
