@@ -169,13 +169,14 @@ def _segment(work: Path, script: Path, max_task: int, number: int) -> Segment:
 def _under_load(job: Callable[[], Any], work: Path, script: Path, max_task: int) -> Window:
     """Run `job` while the workload runs; the workload's numbers for the transactions scheduled meanwhile."""
     segments: list[Segment] = []
+    logs = Path(tempfile.mkdtemp(prefix="window-", dir=work))
     stop = threading.Event()
     failure: list[BaseException] = []
 
     def workload() -> None:
         try:
             while not stop.is_set():
-                segments.append(_segment(work, script, max_task, len(segments)))
+                segments.append(_segment(logs, script, max_task, len(segments)))
         except BaseException as exc:
             failure.append(exc)
 
