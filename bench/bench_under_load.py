@@ -113,6 +113,10 @@ def _ms(value: float) -> str:
     return f">{LATENCY_LIMIT_MS}" if value == float("inf") else f"{value:.1f}"
 
 
+def _times(ratio: float) -> str:
+    return "beyond the latency limit" if ratio == float("inf") else f"{ratio:.2f}x"
+
+
 def _bin(name: str) -> str:
     return str(Path(os.environ.get("AOPS_LOCAL_PG_BIN", "/usr/bin")) / name)
 
@@ -357,7 +361,7 @@ def _report(name: str, rest: Window, suite: Window, naive: Window) -> dict:
     passed = suite.errors == 0 and ratio <= GOAL_RATIO
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"{name}: suite p99 {ratio:.2f}x at rest, {suite.errors} errors; naive p99 {naive_ratio:.2f}x, "
+        f"{name}: suite p99 {_times(ratio)} at rest, {suite.errors} errors; naive p99 {_times(naive_ratio)}, "
         f"{naive.errors} errors (target: 0 errors, p99 <= {GOAL_RATIO:g}x at rest) {'PASS' if passed else 'MISS'}\n"
         f"    at rest {rest.describe()}\n    suite   {suite.describe()}\n    naive   {naive.describe()}\n"
         f"    load average {load}",
