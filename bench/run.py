@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import bench_aggregation, bench_archival, bench_backup, bench_cache, bench_mv
+from bench import bench_aggregation, bench_archival, bench_backup, bench_cache, bench_mv, bench_under_load
 
 GROUPS = {
     "aggregation": bench_aggregation.run,
@@ -19,6 +19,7 @@ GROUPS = {
     "archival": bench_archival.run,
     "materialized_views": bench_mv.run,
     "backup": bench_backup.run,
+    "under_load": bench_under_load.run,
 }
 
 
