@@ -222,9 +222,9 @@ def _under_load(job: Callable[[], Any], work: Path, script: Path, max_task: int)
 
 
 def _load() -> int:
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
-    from analytics_ops.demo_data import DemoScale, load_demo_data
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
+    from analytics_ops.demo.data import DemoScale, load_demo_data
 
     ensure_database(DBNAME)
     use_database(DBNAME)
@@ -254,9 +254,9 @@ def _make_dead_tuples() -> None:
 
 
 def _suite_archival() -> None:
-    from analytics_ops.archival import archive
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
+    from analytics_ops.archival.archive import archive
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
 
     settings = load_config().archival
 
@@ -268,9 +268,9 @@ def _suite_archival() -> None:
 
 
 def _suite_maintenance() -> None:
-    from analytics_ops import maintenance
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
+    from analytics_ops.maintenance import vacuum_reindex as maintenance
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
 
     settings = load_config().maintenance
     options = {"statement_timeout": settings.statement_timeout, "application_name": "analytics-ops:bench"}
@@ -292,9 +292,9 @@ def _suite_maintenance() -> None:
 
 
 def _suite_refresh() -> None:
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
-    from analytics_ops.mv_refresh import refresh_view
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
+    from analytics_ops.mv.refresh import refresh_view
 
     settings = load_config().mv_refresh
 
@@ -309,9 +309,9 @@ def _suite_refresh() -> None:
 def _suite_backup(folder: Path) -> None:
     from airflow.sdk import ObjectStoragePath
 
-    from analytics_ops.backups import take_full_backup
-    from analytics_ops.config import load_config
-    from analytics_ops.pg_tools import pg_target
+    from analytics_ops.backups.full import take_full_backup
+    from analytics_ops.core.config import load_config
+    from analytics_ops.backups.pg_tools import pg_target
 
     config = load_config()
     take_full_backup(
@@ -329,9 +329,9 @@ def _naive_backup(folder: Path) -> None:
 
 
 def _suite_backfill() -> None:
-    from analytics_ops.aggregation import DayRange, aggregate_days, split_into_chunks
-    from analytics_ops.config import load_config
-    from analytics_ops.db import connect
+    from analytics_ops.aggregation.daily import DayRange, aggregate_days, split_into_chunks
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import connect
 
     settings = load_config().aggregation
 
@@ -345,9 +345,9 @@ def _suite_backfill() -> None:
 
 
 def _naive_backfill() -> None:
-    from analytics_ops.aggregation import DayRange, _aggregate_params
-    from analytics_ops.config import load_config
-    from analytics_ops.db import sql_file
+    from analytics_ops.aggregation.daily import DayRange, _aggregate_params
+    from analytics_ops.core.config import load_config
+    from analytics_ops.core.db import sql_file
 
     day_range = DayRange(*BACKFILL)
     insert = render(sql_file("aggregation/aggregate_days"), _aggregate_params(day_range, load_config().aggregation))
