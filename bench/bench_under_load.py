@@ -268,9 +268,9 @@ def _suite_archival() -> None:
 
 
 def _suite_maintenance() -> None:
-    from analytics_ops.maintenance import vacuum_reindex as maintenance
     from analytics_ops.core.config import load_config
     from analytics_ops.core.db import connect
+    from analytics_ops.maintenance import vacuum_reindex as maintenance
 
     settings = load_config().maintenance
     options = {"statement_timeout": settings.statement_timeout, "application_name": "analytics-ops:bench"}
@@ -310,8 +310,8 @@ def _suite_backup(folder: Path) -> None:
     from airflow.sdk import ObjectStoragePath
 
     from analytics_ops.backups.full import take_full_backup
-    from analytics_ops.core.config import load_config
     from analytics_ops.backups.pg_tools import pg_target
+    from analytics_ops.core.config import load_config
 
     config = load_config()
     take_full_backup(
