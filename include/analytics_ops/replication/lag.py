@@ -123,7 +123,12 @@ def lag_from_replica(name: str, row: tuple) -> ReplicaLag:
     in_recovery, paused, unreplayed_bytes, lag_seconds = row
     if not in_recovery:
         return ReplicaLag(name, "replica", None, None, "not in recovery: this is not a replica")
-    return ReplicaLag(name, "replica", lag_seconds, unreplayed_bytes, "replay paused" if paused else "")
+    if paused:
+        return ReplicaLag(name, "replica", lag_seconds, unreplayed_bytes, "replay paused")
+    # Replaying what it received: its seconds since the last commit would not be lag (a long
+    # transaction has none); the primary's replay_lag is the seconds.
+    note = "" if lag_seconds is not None else "replaying: seconds in the primary's view"
+    return ReplicaLag(name, "replica", lag_seconds, unreplayed_bytes, note)
 
 
 def judge(
