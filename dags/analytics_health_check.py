@@ -31,7 +31,7 @@ anything, it shows in the digest. A check that cannot measure (server down) is c
 | `check_freshness` | `freshness_status`: newest rollup behind newest event | warn > 5 min, critical > 10 min |
 | `check_staging_backlog` | rows in `analytics_events_stage` | warn 10k, critical 100k |
 | `check_stuck_jobs` | jobs in `processing` too long | warn > 30 min, critical > 2 h |
-| `check_backups` | newest verified backup in `ops.backups` | warn > 26 h, critical > 50 h or none |
+| `check_backups` | newest verified full / base backup in `ops.backups` | full 26 h / 50 h or none, base 8 d / 15 d |
 | `check_mv_refresh` | each view's last refresh (`ops.run_log`) | evening group 26 h / 50 h, frequent 1 h / 3 h |
 | `check_archival` | last monthly archival | warn > 36 d, critical > 64 d |
 | `check_cache_warm` | last cache warming | warn > 7 h, critical > 13 h |
@@ -73,7 +73,8 @@ them. Each task's message ends with what to do:
 - **`check_freshness`**: runbook 003 *Freshness Lag*: is the rollup worker running?
 - **`check_staging_backlog`**: runbook 000 *AnalyticsBufferGrowth*: are the merges stuck?
 - **`check_stuck_jobs`**: `analytics_stuck_work` should have failed them; is it running? (runbook 002 INC-003)
-- **`check_backups`**: no recent verified backup: look at the backup DAG's runs and take one now.
+- **`check_backups`**: no recent verified backup of a kind (`newest_verified_backup`: the daily full
+  dump; `newest_verified_base_backup`: the weekly base backup): look at that backup DAG's runs and take one now.
 - **`check_mv_refresh`**: look at `analytics_mv_refresh` / `analytics_mv_refresh_frequent`; `REFRESH
   MATERIALIZED VIEW CONCURRENTLY <view>` by hand if needed.
 - **`check_archival`**: look at `analytics_monthly_archival`'s last runs.

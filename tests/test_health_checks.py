@@ -86,12 +86,12 @@ def backups_table(db) -> Iterator[None]:
             db.execute("DELETE FROM ops.backups WHERE backup_id LIKE 'test-health-%'")
 
 
-def add_backup(db, backup_id: str, age: str, verified: bool) -> None:
+def add_backup(db, backup_id: str, age: str, verified: bool, kind: str = "full") -> None:
     db.execute(
         "INSERT INTO ops.backups (backup_id, kind, location, started_at, finished_at, verified_at) "
-        "VALUES (%(id)s, 'full', 'file:///backups/' || %(id)s, now() - %(age)s::interval - interval '5 minutes', "
+        "VALUES (%(id)s, %(kind)s, 'file:///backups/' || %(id)s, now() - %(age)s::interval - interval '5 minutes', "
         "now() - %(age)s::interval, CASE WHEN %(verified)s THEN now() - %(age)s::interval END)",
-        {"id": f"test-health-{backup_id}", "age": age, "verified": verified},
+        {"id": f"test-health-{backup_id}", "age": age, "verified": verified, "kind": kind},
     )
 
 
@@ -347,6 +347,21 @@ def test_backup_check_before_and_after_the_backups_table_exists(db):
         add_backup(db, "recent", "2 hours", verified=True)
         [result] = newest_verified_backup(context("check_backups"))
         assert result.status == OK and "test-health-recent" in result.value
+
+
+def test_each_backup_kind_is_judged_on_its_own_schedule(db):
+    """A fresh weekly base backup must not hide a daily full dump that stopped."""
+    with backups_table(db):
+        add_backup(db, "old-full", "60 hours", verified=True)
+        add_backup(db, "fresh-base", "1 hour", verified=True, kind="base")
+        full, base = newest_verified_backup(context("check_backups"))
+        assert (full.check_name, full.status) == ("newest_verified_backup", CRITICAL)
+        assert full.value == "full backup test-health-old-full taken 60.0 h ago"
+        assert (base.check_name, base.status) == ("newest_verified_base_backup", OK)
+        db.execute("UPDATE ops.backups SET deleted_at = now() WHERE backup_id = 'test-health-fresh-base'")
+        add_backup(db, "week-old-base", "10 days", verified=True, kind="base")
+        _, base = newest_verified_backup(context("check_backups"))
+        assert base.status == WARN and "test-health-week-old-base" in base.value
 
 
 def test_completion_rates_outside_0_to_100_are_critical(empty_tasks):

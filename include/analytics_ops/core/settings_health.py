@@ -102,7 +102,10 @@ def _default_mv_ages() -> dict[str, AgeLimits]:
 
 class SuiteHealth(_Strict):
     backup: AgeLimits = AgeLimits(warn_after=timedelta(hours=26), critical_after=timedelta(hours=50))
-    """Newest verified, not deleted backup in ops.backups (daily full backups, runbook 001)."""
+    """Newest verified, not deleted full backup in ops.backups (daily pg_dump, runbook 001)."""
+    base_backup: AgeLimits = AgeLimits(warn_after=timedelta(days=8), critical_after=timedelta(days=15))
+    """Newest verified, not deleted base backup (weekly pg_basebackup of the incremental backup DAG), judged on its
+    own schedule; checked once the catalogue holds a base backup."""
     when_backups_not_set_up: Literal["warn", "critical"] = "warn"
     """Before ops.backups exists (no backup DAG deployed yet): warn or critical."""
     archival: AgeLimits = AgeLimits(warn_after=timedelta(days=36), critical_after=timedelta(days=64))

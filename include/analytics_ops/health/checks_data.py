@@ -143,14 +143,16 @@ def _last_success(conn: Any, task_id: str, dag_id: str | None) -> dict[str, floa
 
 
 def newest_verified_backup(ctx: CheckContext) -> list[CheckResult]:
-    """Age of the newest verified backup in ops.backups. Before ops.backups exists (migration 007, the
+    """Age of the newest verified backup of each kind in ops.backups, each against its own limits
+    (full: `suite.backup`; base, once one was taken: `suite.base_backup`). Before ops.backups exists (migration 007, the
     backup DAG, is not deployed yet) the check says so, at `suite.when_backups_not_set_up` (warn)."""
     from analytics_ops.core.db import sql_file
 
     settings = ctx.config.health_check.suite
     with ctx.primary() as conn:
         exists = conn.execute("SELECT to_regclass('ops.backups') IS NOT NULL").fetchone()[0]
-        row = conn.execute(sql_file("health/newest_verified_backup")).fetchone() if exists else None
+        rows = conn.execute(sql_file("health/newest_verified_backup")).fetchall() if exists else []
+        taken = {r[0] for r in conn.execute(sql_file("health/backup_kinds_taken"))} if exists else set()
     if not exists:
         threshold = f"suite.when_backups_not_set_up: {settings.when_backups_not_set_up}"
         return [
@@ -163,11 +165,25 @@ def newest_verified_backup(ctx: CheckContext) -> list[CheckResult]:
                 "ops.backups does not exist: no backup DAG has run against this database",
             )
         ]
-    if row is None:
-        return [_age_result("newest_verified_backup", None, settings.backup, "", "no verified backup")]
-    backup_id, kind, _, _, age = row
-    result = _age_result("newest_verified_backup", age, settings.backup, f"{kind} backup {backup_id} taken", "")
-    return [result]
+    newest = {kind: (backup_id, age) for kind, backup_id, _, _, age in rows}
+    results = []
+    # Each kind against its own schedule: a weekly base backup never stands in for the daily dump.
+    for kind, name, limits in (
+        ("full", "newest_verified_backup", settings.backup),
+        ("base", "newest_verified_base_backup", settings.base_backup),
+    ):
+        if kind == "base" and kind not in taken:
+            continue  # the incremental backup DAG has never run here: nothing to judge
+        if kind not in newest:
+            results.append(
+                _age_result(
+                    name, None, limits, "", "no verified backup" if kind == "full" else "no verified base backup"
+                )
+            )
+            continue
+        backup_id, age = newest[kind]
+        results.append(_age_result(name, age, limits, f"{kind} backup {backup_id} taken", ""))
+    return results
 
 
 def mv_refresh_age(ctx: CheckContext) -> list[CheckResult]:

@@ -144,7 +144,11 @@ THRESHOLDS: dict[str, Callable[[SuiteConfig], str]] = {
     "check_stuck_jobs": lambda c: (
         f"warn > {_t(c.stuck_work.stuck_after)}, critical > {_t(c.health_check.data.stuck_jobs_critical_after)}"
     ),
-    "check_backups": lambda c: _ages(c.health_check.suite.backup) + " or none",
+    "check_backups": lambda c: (
+        f"full {_t(c.health_check.suite.backup.warn_after)} / {_t(c.health_check.suite.backup.critical_after)} "
+        f"or none, base {_t(c.health_check.suite.base_backup.warn_after)} / "
+        f"{_t(c.health_check.suite.base_backup.critical_after)}"
+    ),
     "check_mv_refresh": lambda c: ", ".join(
         f"{group}{' group' if i == 0 else ''} {_t(limits.warn_after)} / {_t(limits.critical_after)}"
         for i, (group, limits) in enumerate(c.health_check.suite.mv_refresh.items())
