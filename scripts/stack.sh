@@ -307,6 +307,9 @@ export AOPS_LOCAL_SUPERUSER='$PG_USER'
 export AOPS_LOCAL_PG_BIN='$PG_BIN'
 export AOPS_LOCAL_SLACK_PORT='$SLACK_PORT'
 export AOPS_LOCAL_SLACK_TOKEN='$token'
+# The backup DAGs run this stack's own pg_dump, pg_basebackup, pg_ctl, ... (its major's), unless the
+# primary connection is the user's (then backups.pg_bin_dir, or /usr/lib/postgresql/<major>/bin).
+[ -n "\${AIRFLOW_CONN_ANALYTICS_DB:-}" ] || export ANALYTICS_OPS_PG_BIN_DIR="\${ANALYTICS_OPS_PG_BIN_DIR:-$PG_BIN}"
 [ -n "\${AIRFLOW_CONN_ANALYTICS_DB:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB='{"conn_type": "postgres", "host": "127.0.0.1", "port": $PG_PORT, "login": "$OPS_ROLE", "password": "$pw", "schema": "$PG_DB"}'
 [ -n "\${AIRFLOW_CONN_ANALYTICS_DB_REPLICA:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB_REPLICA='{"conn_type": "postgres", "host": "127.0.0.1", "port": $REPLICA_PORT, "login": "$OPS_ROLE", "password": "$pw", "schema": "$PG_DB"}'
 [ -n "\${AIRFLOW_CONN_SLACK_OPS:-}" ] || export AIRFLOW_CONN_SLACK_OPS='{"conn_type": "slackwebhook", "password": "http://127.0.0.1:$SLACK_PORT/services/$token"}'
