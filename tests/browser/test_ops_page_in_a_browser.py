@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from scripts import ops_page_browser as browser
-from tests.conftest import PG_PORT, REPLICA_PORT, admin_connect, pg_conn_json
+from tests.conftest import PG_PORT, REPLICA_PORT, admin_connect, bootstrap_database, pg_conn_json
 
 ROOT = Path(__file__).resolve().parents[2]
 DB = "aops_browser"
@@ -88,7 +88,9 @@ class MadeUp:
 def made_up(tmp_path_factory) -> Iterator[MadeUp]:
     with admin_connect() as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
+    # As the deployment creates the analytics database: the superuser bootstrap (the extensions the
+    # migrations of `make up` require, which the limited role may not create).
+    bootstrap_database(DB)
     home = tmp_path_factory.mktemp("make-up")
     env = {
         **os.environ,
