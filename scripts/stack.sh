@@ -407,7 +407,7 @@ cmd_down() {
 cmd_status() {
   USER_=$(service_user)
   STACK=$(stack_dir)
-  PG_BIN=$(pg_bindir) || die "PostgreSQL $PG_MAJOR is not installed, or this stack was never started: scripts/stack.sh up" 
+  PG_BIN=$(pg_bindir) || die "PostgreSQL $PG_MAJOR is not installed, or this stack was never started: scripts/stack.sh up"
   [ -f "$STACK/ports.env" ] && choose_ports
   for d in primary replica; do
     if pg_running "$STACK/pg/$d"; then echo "$d: running"; else echo "$d: stopped"; fi
