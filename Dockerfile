@@ -2,12 +2,27 @@
 # packages. docker-compose.yaml builds it once for every Airflow service.
 FROM apache/airflow:3.3.2-python3.11
 
-# PostgreSQL 15's programs for the backup DAGs: pg_dump, pg_restore, pg_basebackup, pg_receivewal,
-# pg_verifybackup, and pg_ctl/postgres for the recovery drill (run as the airflow user, not root).
+# The analytics server's release: docker-compose.yaml passes ANALYTICS_PG_VERSION (.env), the tag of
+# its postgres image, so the programs here are of the server's major (its first number): pg_dump,
+# pg_restore, pg_basebackup, pg_receivewal, pg_verifybackup, and pg_ctl/postgres for the recovery
+# drill (run as the airflow user, not root). pg_dump refuses a newer server, and only a server of the
+# same major can start a base backup.
+ARG ANALYTICS_PG_VERSION=15.10
 USER root
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends postgresql-15 postgresql-client-15 \
-    && rm -rf /var/lib/apt/lists/*
+# From PostgreSQL's apt repository (Debian 12 packages 15 only), as the official postgres image
+# installs them: the repository's main component (postgresql-common, libpq) and the major's own. The
+# signing key over HTTPS from postgresql.org, where PostgreSQL's apt instructions fetch it.
+RUN set -eux; \
+    major="${ANALYTICS_PG_VERSION%%.*}"; \
+    codename="$(. /etc/os-release && echo "$VERSION_CODENAME")"; \
+    install -d /usr/share/postgresql-common/pgdg; \
+    curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
+      https://www.postgresql.org/media/keys/ACCC4CF8.asc; \
+    echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc]" \
+      "https://apt.postgresql.org/pub/repos/apt ${codename}-pgdg main ${major}" > /etc/apt/sources.list.d/pgdg.list; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends "postgresql-${major}" "postgresql-client-${major}"; \
+    rm -rf /var/lib/apt/lists/*
 USER airflow
 
 # The runtime pins only (Airflow, its providers, the Celery provider among them, the suite's

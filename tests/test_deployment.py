@@ -292,11 +292,11 @@ def test_analytics_ops_imports_from_the_mounted_include_folder(tmp_path) -> None
     assert done.stdout.strip() == str(ROOT)
 
 
-def test_images_are_pinned(services) -> None:
+def test_images_are_pinned(services, env_example) -> None:
     for name, service in services.items():
         if "build" in service:
             continue
-        image = service["image"]
+        image = interpolate(service["image"], env_example)
         exact = EXACT_POSTGRES_TAG if image.startswith("postgres:") else EXACT_TAG
         assert exact.search(image), f"{name}: {image} is not an exact release"
     base = re.search(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.M).group(1)
@@ -304,6 +304,42 @@ def test_images_are_pinned(services) -> None:
     assert base == f"apache/airflow:{airflow_pin}-python3.11"
     dockerfile = DOCKERFILE.read_text()
     assert re.search(r"pip install .*-r \S*requirements\.txt\s*\\?\s*-c \S*constraints\.txt", dockerfile, re.S)
+
+
+# The analytics servers' images whose major the worker image's PostgreSQL programs must match.
+ANALYTICS_DB_SERVICES = ("analytics-db", "analytics-db-replica")
+
+
+@pytest.mark.parametrize("chosen", [None, "18.1"], ids=["default", "ANALYTICS_PG_VERSION=18.1"])
+def test_the_worker_image_has_the_programs_of_the_analytics_servers_major(services, env_example, chosen) -> None:
+    # One variable picks the release: the analytics servers' image and the Airflow image's build agree.
+    variables = {**env_example, "ANALYTICS_PG_VERSION": chosen} if chosen else env_example
+    version = variables["ANALYTICS_PG_VERSION"]
+    for name in ANALYTICS_DB_SERVICES:
+        assert interpolate(services[name]["image"], variables) == f"postgres:{version}-bookworm", name
+        # From 18 the image keeps data under /var/lib/postgresql/<major>/docker unless PGDATA says otherwise.
+        assert container_env(services[name], variables)["PGDATA"] in mounts(services[name]), name
+    for name, service in airflow_services(services).items():
+        build = interpolate(service["build"], variables)
+        assert build["args"]["ANALYTICS_PG_VERSION"] == version, name
+        assert version in interpolate(service["image"], variables), f"{name}: one image tag per release"
+    # Without .env the defaults agree too: the file's, .env.example's and the Dockerfile's.
+    defaults = set(re.findall(r"\$\{ANALYTICS_PG_VERSION:-([^}]+)\}", COMPOSE.read_text()))
+    dockerfile = DOCKERFILE.read_text()
+    assert defaults == {env_example["ANALYTICS_PG_VERSION"]}
+    assert (
+        re.search(r"^ARG ANALYTICS_PG_VERSION=(\S+)$", dockerfile, re.M).group(1) == env_example["ANALYTICS_PG_VERSION"]
+    )
+    # The Dockerfile installs the programs of that version's major, from PostgreSQL's repository (Debian
+    # 12 packages 15 only): its own derivation of the major, run by sh as the build runs it.
+    derive = re.search(r'^\s*(major="\$\{ANALYTICS_PG_VERSION[^"]*"); \\$', dockerfile, re.M).group(1)
+    major = subprocess.run(
+        ["sh", "-c", f'{derive}; echo "$major"'], env={"ANALYTICS_PG_VERSION": version}, capture_output=True, text=True
+    ).stdout.strip()
+    assert major == version.split(".")[0]
+    assert re.search(r'apt-get install [^\n]*"postgresql-client-\$\{major\}"', dockerfile)
+    assert re.search(r'apt-get install [^\n]*"postgresql-\$\{major\}"', dockerfile)
+    assert re.search(r"apt\.postgresql\.org/pub/repos/apt \$\{codename\}-pgdg main \$\{major\}", dockerfile)
 
 
 def test_every_long_running_service_has_a_healthcheck(services) -> None:

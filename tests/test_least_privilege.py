@@ -14,7 +14,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from psycopg import sql
 
+from analytics_ops.backups.pg_tools import server_major
 from analytics_ops.core.db import connect
 from analytics_ops.maintenance import vacuum_reindex as maintenance
 from tests.conftest import PG_USER, ROOT, STACK_DIR, SUPERUSER_APP, TEST_DB, admin_connect, superuser_connect
@@ -59,6 +61,7 @@ def test_parses_the_connection_lines_postgres_writes() -> None:
 
 def test_the_suites_role_is_not_a_superuser_and_has_no_more_than_it_needs() -> None:
     with admin_connect() as conn:
+        major = server_major(conn)
         role = conn.execute(
             "SELECT rolsuper, rolcreaterole, rolbypassrls, rolreplication, rolcreatedb "
             "FROM pg_roles WHERE rolname = current_user"
@@ -73,6 +76,8 @@ def test_the_suites_role_is_not_a_superuser_and_has_no_more_than_it_needs() -> N
         }
     expected = {"pg_monitor", "pg_signal_backend", "pg_read_all_data"}
     assert memberships - {"pg_maintain"} == expected
+    # PostgreSQL 17 added pg_maintain, which the bootstrap grants there (before: owner memberships).
+    assert ("pg_maintain" in memberships) == (major >= 17)
 
 
 APP_OWNER = "aops_test_app_owner"
@@ -80,8 +85,12 @@ APP_OWNER = "aops_test_app_owner"
 
 @pytest.fixture
 def table_of_another_owner():
-    """`app_events`, owned by a role that is not the suite's (as an application's tables are)."""
+    """`app_events`, owned by a role that is not the suite's (as an application's tables are); on
+    PostgreSQL 17 and later without the pg_maintain the stack's bootstrap granted (it grants it again)."""
     with superuser_connect(TEST_DB) as su:
+        maintain_role = server_major(su) >= 17
+        if maintain_role:
+            su.execute(sql.SQL("REVOKE pg_maintain FROM {}").format(sql.Identifier(PG_USER)))
         su.execute("DROP TABLE IF EXISTS app_events")
         su.execute(f"DROP ROLE IF EXISTS {APP_OWNER}")
         su.execute(f"CREATE ROLE {APP_OWNER} NOLOGIN")
@@ -93,6 +102,8 @@ def table_of_another_owner():
         su.execute("RESET ROLE")
     yield "public.app_events"
     with superuser_connect(TEST_DB) as su:
+        if maintain_role:
+            su.execute(sql.SQL("GRANT pg_maintain TO {}").format(sql.Identifier(PG_USER)))
         su.execute("DROP TABLE IF EXISTS app_events")
         su.execute(f"REVOKE CREATE ON SCHEMA public FROM {APP_OWNER}")
         su.execute(f"DROP ROLE IF EXISTS {APP_OWNER}")

