@@ -74,7 +74,7 @@ them. Each task's message ends with what to do:
 - **`check_staging_backlog`**: runbook 000 *AnalyticsBufferGrowth*: are the merges stuck?
 - **`check_stuck_jobs`**: `analytics_stuck_work` should have failed them; is it running? (runbook 002 INC-003)
 - **`check_backups`**: no recent verified backup of a kind (`newest_verified_backup`: the daily full
-  dump; `newest_verified_base_backup`: the weekly base backup): look at that backup DAG's runs and take one now.
+  dump; `newest_verified_backup:base`: the weekly base backup): look at that backup DAG's runs and take one now.
 - **`check_mv_refresh`**: look at `analytics_mv_refresh` / `analytics_mv_refresh_frequent`; `REFRESH
   MATERIALIZED VIEW CONCURRENTLY <view>` by hand if needed.
 - **`check_archival`**: look at `analytics_monthly_archival`'s last runs.

@@ -170,7 +170,7 @@ def newest_verified_backup(ctx: CheckContext) -> list[CheckResult]:
     # Each kind against its own schedule: a weekly base backup never stands in for the daily dump.
     for kind, name, limits in (
         ("full", "newest_verified_backup", settings.backup),
-        ("base", "newest_verified_base_backup", settings.base_backup),
+        ("base", "newest_verified_backup:base", settings.base_backup),
     ):
         if kind == "base" and kind not in taken:
             continue  # the incremental backup DAG has never run here: nothing to judge
