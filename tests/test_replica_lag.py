@@ -166,7 +166,9 @@ def test_a_wal_archiver_on_the_primary_is_not_a_replica(db, tmp_path):
         time.sleep(TIGHT.max_lag_seconds + 0.5)
         write_wal(db)
         wait_until_caught_up()  # the replica catches up; the archiver never "replays"
-        verdict = measure(TIGHT)
+        # Bytes generously: what is judged here is whom the gate counts, not how far the replica is
+        # behind at this instant (background WAL may have moved it a few hundred kB since).
+        verdict = measure(GENEROUS_BYTES)
         assert verdict.ok, verdict.summary()
         assert "not replicas: barman_receive_wal@127.0.0.1: streams WAL but never replays it" in verdict.summary()
         assert [lag.replica for lag in verdict.lags if lag.source == "primary"] != []
