@@ -53,7 +53,11 @@ def bench_one_day() -> dict:
     def ours() -> None:
         # What the DAG's tasks do for the scheduled run of the next day.
         day_range = resolve_day_range(
-            None, None, run_date=datetime.combine(DAY + timedelta(days=1), datetime.min.time(), UTC), max_days=366
+            None,
+            None,
+            run_date=datetime.combine(DAY + timedelta(days=1), datetime.min.time(), UTC),
+            max_days=366,
+            earliest_day=settings.earliest_day,
         )
         with connect(application_name="analytics-ops:bench") as conn:
             aggregate_days(conn, day_range, settings)
@@ -83,7 +87,11 @@ def bench_backfill_year() -> dict:
 
     def ours() -> None:
         window = resolve_day_range(
-            first.isoformat(), YEAR_END.isoformat(), run_date=datetime.now(UTC), max_days=settings.max_backfill_days
+            first.isoformat(),
+            YEAR_END.isoformat(),
+            run_date=datetime.now(UTC),
+            max_days=settings.max_backfill_days,
+            earliest_day=settings.earliest_day,
         )
         chunks = split_into_chunks(window, settings.chunk_days)
         with ThreadPoolExecutor(settings.parallel_chunks) as pool:

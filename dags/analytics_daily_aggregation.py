@@ -12,7 +12,9 @@ same rule, one day per run.
 **Backfill a range by hand:** *Trigger DAG* with `start_date` and `end_date` (YYYY-MM-DD, both
 included; `end_date` defaults to `start_date`). The range is refused before anything is written if a
 date is malformed or not a real day, if `end_date` is before `start_date`, if a day is not over yet
-(UTC), or if it spans more than `aggregation.max_backfill_days` (366). The range is cut into chunks
+(UTC), if it starts before `aggregation.earliest_day` (2020-01-01), or if it spans more than
+`aggregation.max_backfill_days` (366). A conf key that is not one of these params (a typo such as
+`start_dte`) refuses the run too, naming the keys it accepts. The range is cut into chunks
 of `aggregation.chunk_days` days, one mapped task each, `aggregation.parallel_chunks` at a time.
 
 **Gated on replica lag:** `wait_for_replicas` holds the write until every streaming replica is

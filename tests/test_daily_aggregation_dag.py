@@ -90,8 +90,10 @@ def test_rerun_gives_identical_rows(dag, db, tasks):
         {"start_date": "2025-09-01", "end_date": "2999-01-01"},
         {"start_date": "2020-01-01", "end_date": "2025-09-03"},
         {"start_date": "not a date"},
+        {"start_date": "0001-01-01", "end_date": "0001-01-02"},
+        {"start_dte": "2025-09-01"},
     ],
-    ids=["not-a-day", "malformed", "reversed", "future", "too-long", "words"],
+    ids=["not-a-day", "malformed", "reversed", "future", "too-long", "words", "before-earliest-day", "unknown-key"],
 )
 def test_bad_params_fail_before_any_write(dag, db, tasks, conf, slack):
     assert test_run(dag, run_conf={"start_date": "2025-09-01", "end_date": "2025-09-03"}).state == "success"
@@ -108,7 +110,7 @@ def test_bad_params_fail_before_any_write(dag, db, tasks, conf, slack):
     # The person who triggered it is told, quietly; a typo is not a page and not a failure streak.
     refused = slack.texts()[-1]
     assert refused.startswith(":no_entry_sign: *analytics_daily_aggregation* run refused its params")
-    assert "*Error:* ParamsRefused: bad parameter, nothing was written: " in refused
+    assert "*Error:* ParamsRefused: bad parameter, nothing was " in refused
     assert "<!here>" not in refused
     assert not db.execute(
         "SELECT 1 FROM ops.dag_run_outcomes WHERE run_id = %s AND outcome = 'failed'", (run.run_id,)

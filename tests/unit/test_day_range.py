@@ -12,8 +12,11 @@ from analytics_ops.core.params import ParamError
 NOW = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 
 
-def resolve(start, end, run_date=NOW, max_days=366):
-    return resolve_day_range(start, end, run_date=run_date, max_days=max_days, now=NOW)
+EARLIEST = date(2020, 1, 1)
+
+
+def resolve(start, end, run_date=NOW, max_days=366, earliest_day=EARLIEST):
+    return resolve_day_range(start, end, run_date=run_date, max_days=max_days, earliest_day=earliest_day, now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -57,12 +60,21 @@ def test_the_longest_allowed_span_passes():
         ("2026-03-10", None, "end_date 2026-03-10 is in the future or not over yet"),
         ("2026-03-01", "2027-01-01", "the newest day that can be aggregated is 2026-03-09"),
         ("2025-03-08", "2026-03-09", "spans 367 days, more than aggregation.max_backfill_days (366)"),
+        ("0001-01-01", None, "0001-01-01 starts before aggregation.earliest_day (2020-01-01)"),
+        ("2019-12-31", "2020-01-05", "2019-12-31..2020-01-05 starts before aggregation.earliest_day"),
     ],
 )
 def test_bad_params_are_refused_with_a_clear_message(start, end, message):
     with pytest.raises(ParamError) as raised:
         resolve(start, end)
     assert message in str(raised.value)
+
+
+def test_the_earliest_day_itself_is_allowed_and_a_scheduled_run_before_it_is_refused():
+    assert resolve("2020-01-01", "2020-01-31").start == EARLIEST
+    assert resolve(None, None, run_date=datetime(2020, 1, 2, 1, 0, tzinfo=UTC)) == DayRange(EARLIEST, EARLIEST)
+    with pytest.raises(ParamError, match="2019-12-31 starts before aggregation.earliest_day"):
+        resolve(None, None, run_date=datetime(2020, 1, 1, 1, 0, tzinfo=UTC))
 
 
 def test_chunks_cover_the_range_exactly_once():

@@ -47,6 +47,7 @@ def resolve_day_range(
     *,
     run_date: datetime,
     max_days: int,
+    earliest_day: date,
     now: datetime | None = None,
 ) -> DayRange:
     """The days a run aggregates.
@@ -58,12 +59,15 @@ def resolve_day_range(
 
     With `start_date` (and optionally `end_date`, default the same day) it is that range, refused
     with a ParamError if malformed, reversed, not over yet, or longer than `max_days`.
+
+    Either way a range that starts before `earliest_day` is refused: a typo'd year (0001, 2205 for
+    2025) must not be logged as a run that aggregated nothing.
     """
     now = now or datetime.now(UTC)
     newest_complete_day = now.astimezone(UTC).date() - timedelta(days=1)
     if blank(start_param) and blank(end_param):
         day = run_date.astimezone(UTC).date() - timedelta(days=1)
-        return DayRange(day, day)
+        return _not_before(DayRange(day, day), earliest_day)
     if blank(start_param):
         raise ParamError("end_date is set but start_date is not; give start_date too (or neither)")
     start = parse_day("start_date", start_param)
@@ -81,7 +85,16 @@ def resolve_day_range(
             f"{start}..{end} spans {span} days, more than aggregation.max_backfill_days ({max_days}); "
             "split it into several runs or raise the limit in the config"
         )
-    return DayRange(start, end)
+    return _not_before(DayRange(start, end), earliest_day)
+
+
+def _not_before(day_range: DayRange, earliest_day: date) -> DayRange:
+    if day_range.start < earliest_day:
+        raise ParamError(
+            f"{day_range} starts before aggregation.earliest_day ({earliest_day}), the oldest day this suite "
+            "aggregates; check the year, or lower the setting if older data really exists"
+        )
+    return day_range
 
 
 def split_into_chunks(day_range: DayRange, chunk_days: int) -> list[DayRange]:

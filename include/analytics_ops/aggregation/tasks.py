@@ -20,6 +20,7 @@ def resolve_days() -> list[dict[str, str]]:
             params.get("end_date"),
             run_date=tasks.run_date(),
             max_days=settings.max_backfill_days,
+            earliest_day=settings.earliest_day,
         )
     chunks = split_into_chunks(window, settings.chunk_days)
     print(f"aggregating {window} ({window.days} days) in {len(chunks)} chunk(s)")

@@ -7,9 +7,10 @@ A bad param raises `ParamError` saying what to type instead; the task turns it i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime
+from typing import Any
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -33,6 +34,17 @@ def parse_day(name: str, value: object) -> date:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise ParamError(f"{name}: {value!r} is not a real calendar day ({exc})") from None
+
+
+def unknown_keys(conf: Mapping[str, Any] | None, *, declared: Iterable[str]) -> None:
+    """ParamError naming every key of a run's `conf` that is not one of the DAG's `declared` params."""
+    known = sorted(declared)
+    unknown = sorted(set(conf or {}) - set(known))
+    if unknown:
+        accepted = ", ".join(known) if known else "none: this DAG takes no params"
+        raise ParamError(
+            f"unknown key(s) in the run's conf: {', '.join(map(repr, unknown))}; this DAG accepts: {accepted}"
+        )
 
 
 def blank(value: object) -> bool:

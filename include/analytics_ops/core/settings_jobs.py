@@ -3,7 +3,7 @@ stuck work, backups."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -23,6 +23,9 @@ class PriorityWeights(_Strict):
 
 
 class AggregationSettings(_Strict):
+    earliest_day: date = date(2020, 1, 1)
+    """No run aggregates a day before this one (the oldest day the tasks table can hold data for): a backfill that
+    starts earlier is refused, naming this setting."""
     max_backfill_days: int = Field(366, ge=1, le=3660)
     """Longest date range one manual backfill may cover (inclusive of both ends)."""
     chunk_days: int = Field(31, ge=1, le=366)

@@ -48,7 +48,22 @@ def run_date() -> datetime:
 
 
 def params() -> dict[str, Any]:
-    return dict(_context()["params"])
+    """The run's params; refuses (`ParamsRefused`) a run whose conf holds a key the DAG does not declare.
+
+    Airflow merges an unknown conf key into the params without a word, so a typo'd key
+    (`start_dte`) would run the default and succeed. Every param DAG's first task reads its params
+    here, before anything is touched. Runs Airflow creates (scheduled, `airflow backfill create`,
+    the trigger form) carry no key or only declared ones.
+    """
+    from analytics_ops.core.errors import ParamsRefused
+    from analytics_ops.core.params import ParamError, unknown_keys
+
+    context = _context()
+    try:
+        unknown_keys(context["dag_run"].conf, declared=context["dag"].params)
+    except ParamError as exc:
+        raise ParamsRefused(f"bad parameter, nothing was run: {exc}") from None
+    return dict(context["params"])
 
 
 def run_id() -> str:
