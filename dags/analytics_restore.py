@@ -11,11 +11,14 @@ Data*, without its danger: the runbook pipes `pg_restore -t` straight into produ
 - `backup_id`: a full backup's id (`full-YYYYMMDDTHHMMSSZ`, see `ops.backups`); empty: the newest
   verified one. Unverified backups are refused.
 - `target_database`: where the tables go; empty: a new database `aops_restore_<backup id>` on the
-  same server. Re-running replaces the tables there.
+  same server. Any other name must start with `aops_restore_` (created if missing): no other
+  database on the server (`postgres`, `template1`, Airflow's, another application's) is ever
+  restored into. Re-running replaces the tables there.
 - `overwrite_production` + `confirm`: only to write over the production tables. `confirm` must be
   exactly `overwrite <schema.table, ...> in <database> from <backup id>` (tables sorted, comma and
   space). Then in one transaction the tables are truncated and reloaded with the backup's rows
-  (definitions, indexes and grants stay); any error rolls everything back.
+  (definitions, indexes and grants stay), streamed from `pg_restore` into `psql` (the worker never
+  holds the data); any error, in either program, rolls everything back.
 
 **What it does**
 1. `check_params`: every param is checked against the backup catalogue before anything runs; a bad
@@ -65,7 +68,7 @@ DAG_ID = "analytics_restore"
             None,
             type=["null", "string"],
             title="Restore into database",
-            description="Empty: a new database aops_restore_<backup id> on the same server.",
+            description="Empty: a new database aops_restore_<backup id> on the same server; else a name starting aops_restore_.",
         ),
         "overwrite_production": Param(
             False, type="boolean", title="Overwrite production", description="Write over the live tables."

@@ -89,6 +89,13 @@ OVERWRITE = {"tables": ["tasks"], "overwrite_production": True}
         ({"tables": ["public.nope"]}, ONE, "public.nope not in backup full-a"),
         ({"tables": ["tasks"], "target_database": "Prod-DB"}, ONE, "is not a database name"),
         ({"tables": ["tasks"], "target_database": "analytics"}, ONE, "is the production database"),
+        (
+            {"tables": ["tasks"], "target_database": "postgres"},
+            ONE,
+            "postgres is not one of this DAG's restore databases",
+        ),
+        ({"tables": ["tasks"], "target_database": "template1"}, ONE, "template1 is not one of this DAG's restore"),
+        ({"tables": ["tasks"], "target_database": "airflow"}, ONE, "give a name starting with aops_restore_"),
         ({**OVERWRITE, "confirm": "yes"}, ONE, "type exactly: overwrite public.tasks in analytics from full-a"),
         ({**OVERWRITE, "target_database": "other"}, ONE, "leave target_database empty"),
     ],
@@ -161,3 +168,110 @@ def test_restore_dag_into_a_separate_database_then_over_production_with_confirma
         ).fetchone()[0]
         == 2
     )
+
+
+def test_overwriting_production_streams_the_backup_in_constant_memory(backups_under_test, some_data, tmp_path):
+    """pg_restore's data script goes straight into psql: the worker never holds it."""
+    import subprocess
+    import tracemalloc
+
+    from analytics_ops.backups.catalog import list_backups
+    from analytics_ops.backups.pg_tools import client_env, find_binary, pg_target, server_major
+    from analytics_ops.backups.restore import restore_tables
+    from analytics_ops.backups.storage import backup_path, local_path
+    from analytics_ops.core.config import load_config
+
+    db = some_data
+    db.execute(
+        "INSERT INTO tasks (user_id, title, status, priority, created_at, updated_at) "
+        "SELECT 1 + i % 200, repeat(md5(i::text), 8), 'todo', 'low', now(), now() FROM generate_series(1, 20000) i"
+    )
+    backup = test_run(parse("analytics_backup_full"), logical_date=datetime(2026, 11, 22, 3, tzinfo=UTC))
+    assert backup.state == "success", states(backup)
+    db.execute("DELETE FROM tasks WHERE id % 2 = 0")  # the accident
+
+    config = load_config()
+    target = pg_target(config.connections.primary)
+    phrase = confirmation_phrase(["public.tasks"], TEST_DB, "full-20261122T030000Z")
+    plan = plan_restore(
+        {"tables": ["public.tasks"], "overwrite_production": True, "confirm": phrase},
+        list_backups(db),
+        TEST_DB,
+        "aops_restore_",
+    )
+    # How big the data script is, measured apart: what holding it in memory would cost.
+    script = tmp_path / "tasks.sql"
+    with client_env(target) as env:
+        pg_restore = find_binary("pg_restore", server_major(db), config.backups.pg_bin_dir)
+        subprocess.run(
+            [
+                pg_restore,
+                "--data-only",
+                "--table=tasks",
+                f"--file={script}",
+                str(local_path(backup_path(plan.location))),
+            ],
+            env=env,
+            check=True,
+        )
+    script_bytes = script.stat().st_size
+    assert script_bytes > 5_000_000
+
+    tracemalloc.start()
+    try:
+        result = restore_tables(
+            plan, target, config.backups, lock_timeout=timedelta(seconds=5), application_name="analytics-ops:test"
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert result["rows"]["public.tasks"] == {"restored": 25000, "in_backup": 25000}
+    assert db.execute("SELECT count(*) FROM tasks").fetchone()[0] == 25000
+    assert peak < script_bytes / 5, (
+        f"restore peaked at {peak:,} bytes of Python memory for a {script_bytes:,}-byte script"
+    )
+
+
+def test_a_failed_overwrite_leaves_production_as_it_was(backups_under_test, some_data):
+    """A lock held on the table (psql fails) or a backup file cut short (pg_restore fails half-way
+    through its data): either way the TRUNCATE and any rows already loaded are rolled back."""
+    from analytics_ops.backups.catalog import list_backups
+    from analytics_ops.backups.pg_tools import PgToolError, pg_target
+    from analytics_ops.backups.restore import restore_tables
+    from analytics_ops.backups.storage import backup_path, local_path
+    from analytics_ops.core.config import load_config
+
+    db = some_data
+    backup = test_run(parse("analytics_backup_full"), logical_date=datetime(2026, 11, 22, 3, tzinfo=UTC))
+    assert backup.state == "success", states(backup)
+    db.execute("DELETE FROM tasks WHERE id % 2 = 0")
+    config = load_config()
+    phrase = confirmation_phrase(["public.tasks"], TEST_DB, "full-20261122T030000Z")
+    plan = plan_restore(
+        {"tables": ["public.tasks"], "overwrite_production": True, "confirm": phrase}, list_backups(db), TEST_DB, "x_"
+    )
+
+    def overwrite() -> None:
+        restore_tables(
+            plan,
+            pg_target(config.connections.primary),
+            config.backups,
+            lock_timeout=timedelta(milliseconds=300),
+            application_name="analytics-ops:test",
+        )
+
+    with admin_connect(TEST_DB) as holder:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE tasks IN ACCESS SHARE MODE")
+        with pytest.raises(PgToolError, match=r"\(psql\) and was rolled back.*lock timeout"):
+            overwrite()
+        holder.execute("ROLLBACK")
+    assert db.execute("SELECT count(*) FROM tasks").fetchone()[0] == 2500
+
+    folder = local_path(backup_path(plan.location))
+    data = max(folder.glob("*.dat*"), key=lambda p: p.stat().st_size)
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    with pytest.raises(PgToolError, match=r"\(pg_restore\) and was rolled back"):
+        overwrite()
+    assert db.execute("SELECT count(*) FROM tasks").fetchone()[0] == 2500

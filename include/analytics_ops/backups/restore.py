@@ -94,6 +94,14 @@ def plan_restore(params: dict[str, Any], backups: list[Any], production_database
             f"target_database: {target} is the production database; restore elsewhere, or set "
             "overwrite_production and type the confirmation phrase"
         )
+    if not overwrite and not target.startswith(prefix):
+        # Any other database on the server (postgres, template1, Airflow's metadata, another
+        # application's) would be restored into with --clean: only this DAG's own databases.
+        raise ParamError(
+            f"target_database: {target} is not one of this DAG's restore databases; leave it empty or give "
+            f"a name starting with {prefix} (created if missing), or overwrite production with "
+            "overwrite_production and the confirmation phrase"
+        )
     if overwrite:
         if params.get("target_database") and target != production_database:
             raise ParamError("overwrite_production: leave target_database empty or set it to the production database")
@@ -164,38 +172,73 @@ def restore_tables(plan: RestorePlan, target: Any, settings: Any, *, lock_timeou
 def _overwrite(
     plan: RestorePlan, into: Any, folder: Any, pg_restore: str, psql: str, lock_timeout: Any, application_name: str
 ) -> None:
-    """TRUNCATE the tables and load the backup's rows, in one psql transaction (all or nothing)."""
+    """TRUNCATE the tables and load the backup's rows, in one psql transaction (all or nothing).
+
+    pg_restore's data script is piped into psql as it is written, never held in this process: a
+    table of any size restores in the worker's constant memory. Should pg_restore fail half-way,
+    psql is killed before its input ends, so the open transaction is rolled back, not committed.
+    """
+    import contextlib
+    import shutil
     import subprocess
+    import tempfile
 
     from psycopg import sql
 
-    from analytics_ops.backups.pg_tools import PgToolError, client_env, redact, run
+    from analytics_ops.backups.pg_tools import PgToolError, client_env, redact
 
     names = sql.SQL(", ").join(sql.Identifier(s, t) for s, t in plan.tables)
     with into.connect() as conn:
         truncate = sql.SQL("TRUNCATE {}").format(names).as_string(conn)
     preamble = f"SET lock_timeout = {int(lock_timeout.total_seconds() * 1000)};\n{truncate};\n"
-    with client_env(into, application_name) as env:
-        scripts = []
-        for schema in sorted({s for s, _ in plan.tables}):
-            tables = [f"--table={t}" for s, t in plan.tables if s == schema]
-            scripts.append(
-                run(
-                    [pg_restore, "--data-only", "--no-owner", f"--schema={schema}", *tables, "--file=-", str(folder)],
-                    env,
-                    into,
-                )
-            )
-        load = subprocess.run(
-            [psql, "--no-psqlrc", "--single-transaction", "--set=ON_ERROR_STOP=1", "--quiet", "--file=-"],
-            input=preamble + "".join(scripts),
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
+
+    def failed(program: str, errors: Any) -> PgToolError:
+        errors.seek(0)
+        told = redact(errors.read().decode(errors="replace").strip(), into)[-1000:]
+        return PgToolError(
+            f"overwriting {plan.as_dict()['tables']} failed ({program}) and was rolled back, "
+            f"production is unchanged: {told}"
         )
-        if load.returncode != 0:
-            raise PgToolError(
-                f"overwriting {plan.as_dict()['tables']} failed and was rolled back, production is unchanged: "
-                f"{redact(load.stderr.strip(), into)[-1000:]}"
-            )
+
+    with client_env(into, application_name) as env, tempfile.TemporaryFile() as load_errors:
+        load = subprocess.Popen(
+            [psql, "--no-psqlrc", "--single-transaction", "--set=ON_ERROR_STOP=1", "--quiet", "--file=-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=load_errors,
+            env=env,
+        )
+        assert load.stdin is not None
+        try:
+            load.stdin.write(preamble.encode())
+            for schema in sorted({s for s, _ in plan.tables}):
+                tables = [f"--table={t}" for s, t in plan.tables if s == schema]
+                with tempfile.TemporaryFile() as dump_errors:
+                    dump = subprocess.Popen(
+                        [pg_restore, "--data-only", "--no-owner", f"--schema={schema}", *tables, "--file=-",
+                         str(folder)],
+                        stdout=subprocess.PIPE,
+                        stderr=dump_errors,
+                        env=env,
+                    )  # fmt: skip
+                    assert dump.stdout is not None
+                    try:
+                        shutil.copyfileobj(dump.stdout, load.stdin, 1 << 16)
+                    finally:
+                        dump.stdout.close()
+                        dumped = dump.wait()
+                    if dumped != 0:
+                        load.kill()  # before psql reads the end of its input and commits
+                        load.wait()
+                        raise failed("pg_restore", dump_errors)
+            load.stdin.close()
+        except BrokenPipeError:
+            # psql stopped on an error (ON_ERROR_STOP): its exit code and stderr say which.
+            with contextlib.suppress(BrokenPipeError):
+                load.stdin.close()
+        except BaseException:
+            load.kill()
+            load.wait()
+            raise
+        if load.wait() != 0:
+            raise failed("psql", load_errors)
