@@ -68,7 +68,7 @@ DAG_ID = "analytics_restore"
             None,
             type=["null", "string"],
             title="Restore into database",
-            description="Empty: a new database aops_restore_<backup id> on the same server; else a name starting aops_restore_.",
+            description="Empty: a new database aops_restore_<backup id>. Otherwise a name starting with aops_restore_.",
         ),
         "overwrite_production": Param(
             False, type="boolean", title="Overwrite production", description="Write over the live tables."
