@@ -53,8 +53,8 @@ services-down:
 airflow-db: venv services
 	@$(RUN) bash -c 'test -f "$$AIRFLOW_HOME/airflow.db" && airflow db check-migrations -t 0 >/dev/null 2>&1 \
 	  || { echo "airflow db migrate"; airflow db migrate >/dev/null; }'
-	@$(RUN) bash -c 'read -r pool slots < <(python -m analytics_ops.cli pool-spec) \
-	  && airflow pools set "$$pool" "$$slots" "analytics-ops: materialized view refreshes" >/dev/null 2>&1'
+	@$(RUN) bash -c 'python -m analytics_ops.cli pool-spec | while read -r kind pool slots description; do \
+	  [ "$$kind" = pool ] && airflow pools set "$$pool" "$$slots" "$$description" >/dev/null 2>&1; done; true'
 
 schema: venv services
 	$(RUN) python -m analytics_ops.cli migrate

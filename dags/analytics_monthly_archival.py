@@ -20,6 +20,10 @@ Automates runbook 001 *Database Maintenance › Monthly Maintenance*: archive an
    too. Counts are verified from the tables afterwards (qualified, moved, arrived, left behind
    = 0) and printed; a mismatch fails the task. Param `dry_run`: count what would move, move nothing.
 4. `vacuum_source`: `VACUUM (ANALYZE) daily_analytics` (autocommit).
+
+   `archive_rows` and `vacuum_source` run in the `maintenance.pool` Airflow pool
+   (`heavy_maintenance`, 1 slot) shared with the weekly maintenance's VACUUMs and REINDEXes: on the
+   first Sunday both DAGs start at 02:00 and their heavy tasks take turns instead of contending.
 5. `capture_statements`: the top `archival.top_statements` rows of `pg_stat_statements` go to
    `ops.pg_stat_statements_history`, then `pg_stat_statements_reset()`, so the reset loses nothing
    (statements finishing between the two are the only gap, milliseconds).
@@ -44,10 +48,12 @@ from datetime import UTC, datetime
 from airflow.sdk import Param, dag, task
 
 from analytics_ops.archival import tasks as archival
+from analytics_ops.core.config import load_config
 from analytics_ops.core.dag_defaults import suite_dag_args
 from analytics_ops.replication.sensors import ReplicaLagSensor
 
 DAG_ID = "analytics_monthly_archival"
+HEAVY = load_config().maintenance.pool
 
 
 @dag(
@@ -69,9 +75,9 @@ def analytics_monthly_archival():
     cutoff = task(archival.resolve_cutoff)()
     gate = ReplicaLagSensor(task_id="wait_for_replicas")
     cutoff >> gate
-    archived = task(archival.archive_rows)(cutoff)
+    archived = task(archival.archive_rows, pool=HEAVY)(cutoff)
     gate >> archived
-    archived >> task(archival.vacuum_source)() >> task(archival.capture_statements)() >> task(archival.size_report)()
+    archived >> task(archival.vacuum_source, pool=HEAVY)() >> task(archival.capture_statements)() >> task(archival.size_report)()
 
 
 analytics_monthly_archival()

@@ -23,6 +23,11 @@ primary.
    swept leftovers; the deadlock counter (`pg_stat_database`) and its change since last week. Also
    written to `ops.run_log`.
 
+**One heavy job at a time:** `vacuum_table` and `reindex_index` run in the `maintenance.pool` Airflow
+pool (`heavy_maintenance`, 1 slot), which the monthly archival's move and VACUUM share. On the first
+Sunday of a month both DAGs start at 02:00: their heavy tasks take turns instead of two VACUUMs of
+`daily_analytics` contending for its lock (and the primary's I/O).
+
 Every statement runs with `database.lock_timeout` (5 s) and `maintenance.statement_timeout`;
 VACUUM and REINDEX CONCURRENTLY run in autocommit because Postgres refuses them in a transaction.
 A lock timeout fails the try and the task retries later with backoff, instead of queueing behind
@@ -47,11 +52,14 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag, task
 
+from analytics_ops.core.config import load_config
 from analytics_ops.core.dag_defaults import suite_dag_args
 from analytics_ops.maintenance import tasks as maintenance
 from analytics_ops.replication.sensors import ReplicaLagSensor
 
 DAG_ID = "analytics_weekly_maintenance"
+CONFIG = load_config()
+HEAVY = CONFIG.maintenance.pool
 
 
 @dag(
@@ -63,10 +71,10 @@ DAG_ID = "analytics_weekly_maintenance"
 def analytics_weekly_maintenance():
     tables = task(maintenance.plan_vacuum)()
     ReplicaLagSensor(task_id="wait_for_replicas") >> tables
-    vacuumed = task(maintenance.vacuum_table).expand(table=tables)
+    vacuumed = task(maintenance.vacuum_table, pool=HEAVY).expand(table=tables)
     indexes = task(maintenance.plan_reindex, trigger_rule="all_done")()
     vacuumed >> indexes
-    reindexed = task(maintenance.reindex_index).expand(index=indexes)
+    reindexed = task(maintenance.reindex_index, pool=HEAVY).expand(index=indexes)
     swept = task(maintenance.sweep_invalid_indexes, trigger_rule="all_done")()
     reindexed >> swept
     task(maintenance.report, trigger_rule="all_done")(vacuumed, reindexed, swept)

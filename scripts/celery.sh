@@ -154,16 +154,18 @@ EOF
   echo "logs:           $RUN/log/; stop with: make down"
 }
 
-# Migrations and the suite's pool, as compose's airflow-init does.
+# Migrations and the suite's pools, as compose's airflow-init does.
 init_db() {
   if ! "$ROOT/scripts/with-env" airflow db check-migrations -t 0 >/dev/null 2>&1; then
     log "airflow db migrate (log: $RUN/log/migrate.log)"
     "$ROOT/scripts/with-env" airflow db migrate > "$RUN/log/migrate.log" 2>&1 \
       || { tail -n 30 "$RUN/log/migrate.log" >&2; die "airflow db migrate failed"; }
   fi
-  local pool slots
-  read -r pool slots < <("$ROOT/scripts/with-env" python -m analytics_ops.cli pool-spec)
-  "$ROOT/scripts/with-env" airflow pools set "$pool" "$slots" "analytics-ops: materialized view refreshes" >/dev/null
+  local kind pool slots description
+  while read -r kind pool slots description; do
+    [ "$kind" = pool ] || continue
+    "$ROOT/scripts/with-env" airflow pools set "$pool" "$slots" "$description" >/dev/null
+  done < <("$ROOT/scripts/with-env" python -m analytics_ops.cli pool-spec)
 }
 
 cmd_start() {

@@ -85,3 +85,31 @@ def test_weekly_maintenance_retention_and_stuck_work_runs_succeed(db, capfd):
             "SELECT count(*) FROM ops.run_log WHERE run_id = %s AND task_id = %s", (run.run_id, task_id)
         ).fetchone()[0]
         assert logged >= 1, dag_id
+
+
+def test_weekly_maintenance_and_monthly_archival_take_turns_in_one_pool():
+    """Both start at 02:00 on a month's first Sunday and both VACUUM daily_analytics: their heavy
+    tasks share the one-slot `maintenance.pool` (that they really take turns under a scheduler is
+    tests/e2e/test_every_dag_on_celery.py)."""
+    import subprocess
+
+    from analytics_ops.core.config import load_config
+
+    settings = load_config().maintenance
+    weekly, monthly = parse("analytics_weekly_maintenance"), parse("analytics_monthly_archival")
+    assert (weekly.schedule, monthly.schedule) == ("0 2 * * 0", "0 2 * * 0#1")
+    pooled = {(dag.dag_id, t.task_id) for dag in (weekly, monthly) for t in dag.tasks if t.pool == settings.pool}
+    assert pooled == {
+        ("analytics_weekly_maintenance", "vacuum_table"),
+        ("analytics_weekly_maintenance", "reindex_index"),
+        ("analytics_monthly_archival", "archive_rows"),
+        ("analytics_monthly_archival", "vacuum_source"),
+    }
+    assert settings.pool_slots == 1
+    # make airflow-db created it in this stack's Airflow, with the configured slots.
+    import json
+
+    listed = subprocess.run(
+        ["airflow", "pools", "get", settings.pool, "--output", "json"], check=True, capture_output=True, text=True
+    ).stdout
+    assert [int(p["slots"]) for p in json.loads(listed)] == [settings.pool_slots], listed

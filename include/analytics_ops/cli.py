@@ -32,10 +32,16 @@ def _load_demo(args: argparse.Namespace) -> int:
 
 
 def _pool_spec(_: argparse.Namespace) -> int:
+    # One line per Airflow pool the suite's DAGs use: "pool <name> <slots> <description>", read by
+    # make airflow-db, scripts/celery.sh and compose's airflow-init to run `airflow pools set`.
     from analytics_ops.core.config import load_config
 
-    settings = load_config().mv_refresh
-    print(settings.pool, settings.pool_slots)
+    config = load_config()
+    for name, slots, description in (
+        (config.mv_refresh.pool, config.mv_refresh.pool_slots, "materialized view refreshes"),
+        (config.maintenance.pool, config.maintenance.pool_slots, "VACUUM, REINDEX and archival, one at a time"),
+    ):
+        print("pool", name, slots, f"analytics-ops: {description}")
     return 0
 
 
@@ -51,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--last-day", type=date.fromisoformat, default=None, help="YYYY-MM-DD, default yesterday")
     demo.add_argument("--force", action="store_true", help="reload even if the same dataset is there")
     demo.set_defaults(func=_load_demo)
-    sub.add_parser("pool-spec", help="print the mv_refresh pool's name and slots").set_defaults(func=_pool_spec)
+    sub.add_parser("pool-spec", help="print the Airflow pools the suite uses, one per line").set_defaults(func=_pool_spec)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -121,6 +121,12 @@ class MaintenanceSettings(_Strict):
     """Indexes smaller than this are never reindexed (see reindex_bloat_pct)."""
     statement_timeout: Duration = timedelta(hours=2)
     """Cap on one VACUUM or REINDEX (lock waits are capped by database.lock_timeout)."""
+    pool: str = "heavy_maintenance"
+    """Airflow pool of the suite's heavy jobs on the primary: the weekly VACUUMs and REINDEXes and the monthly
+    archival's move and VACUUM. On the first Sunday of a month both DAGs start at 02:00; the pool runs their heavy
+    tasks one after another instead of two VACUUMs of daily_analytics contending (make airflow-db creates it)."""
+    pool_slots: int = Field(1, ge=1, le=16)
+    """Slots of that pool: heavy jobs running on the primary at once."""
 
 
 class ArchivalSettings(_Strict):
