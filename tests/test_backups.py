@@ -94,6 +94,55 @@ def test_row_counts_are_those_of_the_dump_snapshot_while_writers_keep_writing(ba
     assert catalogue_row(db, "full-20261123T040000Z")[0]
 
 
+@pytest.mark.parametrize("compression", [0, 1])
+def test_row_counts_are_read_from_the_dump_files_whatever_the_values(
+    backups_under_test, some_data, override_config, compression
+):
+    """The manifest's counts come from the data files pg_dump wrote (not a second scan of the
+    primary): values with newlines, backslashes and a lone `\\.` count once, an empty table as 0."""
+    from analytics_ops.backups.full import dumped_row_counts
+    from analytics_ops.backups.pg_tools import client_env, find_binary
+
+    db = some_data
+    override_config({"backups": {"wal_slot": TEST_WAL_SLOT, "compression_level": compression}})
+    db.execute("DROP TABLE IF EXISTS odd_values, empty_one")
+    db.execute("CREATE TABLE odd_values (v text)")
+    db.execute("CREATE TABLE empty_one (v text)")
+    odd = ["a\nb", "\\.", "\\", "back\\slash", "", None, "tab\there", "\r\n", "\\.\n\\."]
+    db.execute("INSERT INTO odd_values SELECT unnest(%s::text[])", (odd,))
+    try:
+        run_full_backup(f"full-20261123T06000{compression}Z", dag_id="t", run_id="r", application_name=APP)
+        manifest = catalogue_row(db, f"full-20261123T06000{compression}Z")[2]
+        in_db = {
+            name: db.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # noqa: S608 (names from the manifest)
+            for name in manifest["row_counts"]
+            if name.startswith("public.")  # the suite's own ops.* tables change as the backup is recorded
+        }
+        assert {k: v for k, v in manifest["row_counts"].items() if k in in_db} == in_db and len(in_db) > 5
+        assert (manifest["row_counts"]["public.odd_values"], manifest["row_counts"]["public.empty_one"]) == (9, 0)
+
+        # A data file cut short (no end-of-data line) is refused, not counted.
+        folder = BACKUP_ROOT / "full" / f"full-20261123T06000{compression}Z"
+        target = pg_target("analytics_db")
+        with client_env(target) as env:
+            pg_restore = find_binary("pg_restore", int(manifest["server_version"].split(".")[0]), None)
+            toc = subprocess.run(
+                [pg_restore, "--list", str(folder)], env=env, check=True, capture_output=True, text=True
+            )
+        dump_id = next(line.split(";")[0] for line in toc.stdout.splitlines() if "TABLE DATA public odd_values" in line)
+        data = next(folder.glob(f"{dump_id}.dat*"))
+        if compression:
+            import gzip
+
+            data.write_bytes(gzip.compress(gzip.decompress(data.read_bytes())[:6]))
+        else:
+            data.write_bytes(data.read_bytes()[:6])
+        with pytest.raises(BackupVerificationFailed, match=r"public.odd_values: data file \d+ does not end with"):
+            dumped_row_counts(folder, [("public", "odd_values")], toc.stdout)
+    finally:
+        db.execute("DROP TABLE IF EXISTS odd_values, empty_one")
+
+
 def test_one_flipped_byte_fails_verification_loudly(backups_under_test, some_data):
     db = some_data
     run_full_backup("full-20261123T050000Z", dag_id="t", run_id="r3", application_name=APP)

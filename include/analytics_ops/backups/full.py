@@ -1,11 +1,13 @@
 """Full logical backups (runbook 001 *Backup Strategy › Daily full backup*) that only count once restored.
 
 A full backup is `pg_dump --format=directory --jobs=N --compress=L` started on a snapshot that our
-own session exported (`pg_export_snapshot()`) and keeps open: while pg_dump's workers copy the
-tables, the same session counts every table's rows in that very snapshot. So the manifest's row
-counts are exactly the rows in the dump. The manifest also has a sha256 per file, the server
-version, the snapshot id and the pg_dump version; it is written last, so a folder without one is an
-incomplete backup.
+own session exported (`pg_export_snapshot()`) and keeps open until pg_dump is done. The manifest's
+row counts are counted from the dump's own data files on the worker (`dumped_row_counts`), not by
+`count(*)` on the primary: counting there scanned every table a second time while pg_dump was
+copying it, and on a busy primary that doubled the backup's cost to production (docs/benchmarks.md,
+"under load"). Every table the database has must have its data in the dump, or the backup fails.
+The manifest also has a sha256 per file, the server version, the snapshot id and the pg_dump
+version; it is written last, so a folder without one is an incomplete backup.
 
 Verification checks every file against the manifest, restores the dump with `pg_restore --jobs`
 into a scratch database, compares each table's rows with the manifest and drops the scratch
@@ -72,6 +74,44 @@ def count_rows(conn: Any, tables: list[tuple[str, str]]) -> dict[str, int]:
     return counts
 
 
+def dumped_row_counts(folder: Any, tables: list[tuple[str, str]], toc: str) -> dict[str, int]:
+    """Rows of each table in a directory-format dump, counted from its data files.
+
+    `toc` is `pg_restore --list` of the dump. A data file holds the table's rows in COPY text
+    format, one line per row (a newline inside a value is written as `\\n`), then the end-of-data
+    line `\\.`; files are gzip-compressed when compression_level > 0. Written by hand: neither
+    pg_dump nor pg_restore reports row counts.
+    """
+    import gzip
+
+    data_files = {}
+    for line in toc.splitlines():
+        dump_id, _, rest = line.partition(";")
+        if " TABLE DATA " not in rest:
+            continue
+        named = rest.split(" TABLE DATA ", 1)[1]
+        for schema, table in tables:
+            if named.startswith(f"{schema} {table} "):
+                data_files[(schema, table)] = dump_id.strip()
+    missing = [f"{s}.{t}" for s, t in tables if (s, t) not in data_files]
+    if missing:
+        raise BackupVerificationFailed(f"the dump has no data for {', '.join(missing)}")
+    counts = {}
+    for (schema, table), dump_id in data_files.items():
+        plain, packed = folder / f"{dump_id}.dat", folder / f"{dump_id}.dat.gz"
+        newlines, tail = 0, b""
+        with gzip.open(packed, "rb") if packed.exists() else open(plain, "rb") as data:
+            while chunk := data.read(1 << 20):
+                newlines += chunk.count(b"\n")
+                tail = (tail + chunk)[-64:]
+        body = tail.rstrip(b"\n")
+        if body != b"\\." and not body.endswith(b"\n\\."):
+            raise BackupVerificationFailed(f"{schema}.{table}: data file {dump_id} does not end with \\. (cut short?)")
+        trailing = len(tail) - len(body)
+        counts[f"{schema}.{table}"] = newlines - trailing
+    return counts
+
+
 def take_full_backup(
     target: PgTarget, dest: Any, backup_id: str, settings: Any, *, lock_timeout: Any, application_name: str
 ) -> dict[str, Any]:
@@ -99,15 +139,11 @@ def take_full_backup(
                 ],
                 env,
             )
-            try:
-                rows = count_rows(conn, tables)  # same snapshot, while pg_dump runs
-            except BaseException:
-                proc.kill()
-                proc.communicate()
-                raise
             finish(proc, target)
             conn.rollback()
             dump_version = run([pg_dump, "--version"], env, target).strip()
+            pg_restore = find_binary("pg_restore", server_major(conn), settings.pg_bin_dir)
+            rows = dumped_row_counts(folder, tables, run([pg_restore, "--list", str(folder)], env, target))
             files = checksum_files(folder)
             manifest = {
                 "format_version": FORMAT_VERSION,

@@ -218,8 +218,10 @@ class BackupSettings(_Strict):
     retention_days: int = Field(30, ge=1)
     """Backups older than this are deleted, except the newest verified full backup and the base backup + WAL that the
     newest restorable point needs."""
-    dump_jobs: int = Field(4, ge=1, le=64)
-    """pg_dump -j / pg_restore -j workers (each a database connection); capped at the worker's cores."""
+    dump_jobs: int = Field(1, ge=1, le=64)
+    """pg_dump -j workers of the full backup, each a COPY backend on the primary (capped at the worker's cores). Raise
+    it only when the primary has cores to spare at backup time: on a busy 2-core primary two jobs made the workload's
+    p99 24x its at-rest value, one job far less (docs/benchmarks.md, "under load")."""
     restore_jobs: int = Field(4, ge=1, le=64)
     """pg_restore -j workers of the verification restore (capped at the worker's cores)."""
     compression_level: int = Field(1, ge=0, le=9)
