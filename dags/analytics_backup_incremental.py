@@ -32,6 +32,8 @@ replayed to any moment in between (point-in-time recovery). See docs/backups.md 
   `take_base_backup` with a new base backup. *still holds N MB*: the slot is not being read; look at
   `SELECT * FROM pg_replication_slots`. Every hour this stays red, the primary keeps more WAL on its
   disk, up to `max_slot_wal_keep_size`.
+- **`apply_retention` failed**: nothing verified is at risk; old base backups and WAL stay until the
+  next run deletes them. Fix the destination's permissions.
 - **`verify_restorable` failed**: the newest base backup does not recover: the message has the
   recovered server's log. Take a new base backup (clear `take_base_backup`) and keep the failed one.
 """

@@ -37,6 +37,11 @@ Automates runbook 001 *Database Maintenance › Monthly Maintenance*: archive an
   finish. *lock timeout*: the daily aggregation (or someone) holds rows of old days; it retries.
   *archival counts do not add up*: stop and look, the message has every count:
   `SELECT count(*) FROM daily_analytics WHERE date < '<cutoff>';` and the same on the archive.
+- **`wait_for_replicas` failed**: replicas stayed behind; nothing moved. Fix the replica (runbook
+  000), then clear the task.
+- **`vacuum_source` failed**: the rows are archived; only the space is not yet reusable. *lock
+  timeout*: the weekly maintenance (or someone) is vacuuming `daily_analytics`; clear the task later.
+- **`size_report` failed**: the archival is done; the report is for the monthly review only. Clear it.
 - **`capture_statements` failed**: is `pg_stat_statements` loaded (`shared_preload_libraries`)?
   The archival itself is done.
 """
@@ -77,7 +82,12 @@ def analytics_monthly_archival():
     cutoff >> gate
     archived = task(archival.archive_rows, pool=HEAVY)(cutoff)
     gate >> archived
-    archived >> task(archival.vacuum_source, pool=HEAVY)() >> task(archival.capture_statements)() >> task(archival.size_report)()
+    (
+        archived
+        >> task(archival.vacuum_source, pool=HEAVY)()
+        >> task(archival.capture_statements)()
+        >> task(archival.size_report)()
+    )
 
 
 analytics_monthly_archival()

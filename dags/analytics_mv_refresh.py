@@ -19,6 +19,8 @@ view last refreshed" (Postgres keeps no such record):
 ## When it fails (on call)
 - **`wait_for_replicas` failed**: replicas stayed behind (message has the lag). Views keep their
   previous contents; readers are unaffected. Fix the replica, then clear the task.
+- **`list_views` failed**: the config's views for this DAG could not be listed (the primary
+  unreachable, or the config refused); nothing was refreshed. Clear the task when it answers.
 - **`refresh_view` failed**: the message names the view.
   - *no unique index on plain columns*: create one as the message says (`CREATE UNIQUE INDEX
     CONCURRENTLY ...`), then clear the task.

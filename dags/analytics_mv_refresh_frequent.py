@@ -15,6 +15,8 @@ refresh recorded in `ops.run_log`.
 ## When it fails (on call)
 - **`wait_for_replicas` failed**: replicas stayed behind; the next run in 15 minutes tries again.
   If it keeps failing, follow runbook 000 for the replica.
+- **`list_views` failed**: the config's views for this DAG could not be listed (the primary
+  unreachable, or the config refused); nothing was refreshed. Clear the task when it answers.
 - **`refresh_view` failed**: the message names the view and the cause (missing unique index, lock
   or statement timeout, view missing). The dashboard keeps serving the last refresh; if its numbers look
   wrong, runbook 004, *Problem: Incorrect Aggregate Values*.

@@ -15,6 +15,10 @@ table, in keyset batches of `retention.batch_rows` along the key, each batch one
 `ops.run_log`.
 
 ## When it fails (on call)
+- **`wait_for_replicas` failed**: replicas stayed behind; nothing was deleted. Fix the replica
+  (runbook 000), then clear the task.
+- **`list_policies` failed**: the config's policies were refused (the message names the key);
+  nothing was deleted. Fix `retention.policies` and clear the task.
 - **`apply_policy` failed**: the message names the table. Batches already committed are done; clear
   the task to finish. *lock timeout*: the application holds those rows; it retries.
   *column does not exist*: the policy in the config names a wrong column.

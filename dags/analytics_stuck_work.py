@@ -19,8 +19,14 @@ Both list exactly what they acted on (job ids; pid, user, application) in the lo
 `ops.run_log`.
 
 ## When it fails (on call)
-- Usually the database is unreachable or the suite's role lacks the right to terminate others'
-  sessions (it needs `pg_signal_backend`). Nothing is half-done: each task is one statement.
+Nothing is half-done: each task is one statement. The next run, 15 minutes later, tries again.
+- **`fail_stuck_jobs` failed**: *lock timeout*: the ingestion service holds those job rows (it may
+  be finishing them); nothing to do unless it repeats for an hour, then runbook 002 INC-003.
+  *could not connect*: the primary is unreachable: runbook 001, P0 *Database Down*.
+- **`terminate_idle_sessions` failed**: *must be a member of the role*: the suite's role lacks
+  `pg_signal_backend` (run `deploy/bootstrap.sh`); *could not connect*: as above. Until it runs,
+  kill the worst session by hand: `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE
+  state = 'idle in transaction' ORDER BY xact_start LIMIT 1;`.
 - Many jobs failed in one run: the ingestion service is broken, not slow; runbook 002 INC-003
   (restart the data service, check its logs) before re-queueing them.
 """

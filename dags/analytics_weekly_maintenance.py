@@ -22,6 +22,8 @@ primary.
 7. `report`: per table dead tuples and size before/after and seconds; per index size before/after;
    swept leftovers; the deadlock counter (`pg_stat_database`) and its change since last week. Also
    written to `ops.run_log`.
+8. `finished`: does nothing itself; upstream-failed when a VACUUM, REINDEX or the sweep failed, so the
+   run is marked failed while `report` still records what was done.
 
 **One heavy job at a time:** `vacuum_table` and `reindex_index` run in the `maintenance.pool` Airflow
 pool (`heavy_maintenance`, 1 slot), which the monthly archival's move and VACUUM share. On the first
@@ -34,6 +36,14 @@ A lock timeout fails the try and the task retries later with backoff, instead of
 production traffic (and making production queue behind it).
 
 ## When it fails (on call)
+- **`plan_vacuum` / `plan_reindex` failed**: they only read statistics and sizes; *lock timeout*:
+  another session holds an exclusive lock on a table (a migration, `VACUUM FULL`): find it with
+  `SELECT pid, mode, relation::regclass FROM pg_locks WHERE mode = 'AccessExclusiveLock';`, then
+  clear the task. A failed `plan_vacuum` skips the VACUUMs; `plan_reindex` still runs.
+- **`sweep_invalid_indexes` failed**: leftovers of a failed concurrent reindex stay (invalid
+  indexes cost writes, not reads); the next week's run sweeps them, or clear the task.
+- **`finished` upstream failed**: on purpose: the run is failed when any VACUUM, REINDEX or the
+  sweep failed, while `report` still records what was done. Look at the failed task above it.
 - **`wait_for_replicas` failed**: replicas stayed behind; maintenance did nothing. Retry after
   the replica catches up (runbook 000).
 - **`vacuum_table` / `reindex_index` failed after retries** with *lock timeout*: something holds
@@ -78,6 +88,7 @@ def analytics_weekly_maintenance():
     swept = task(maintenance.sweep_invalid_indexes, trigger_rule="all_done")()
     reindexed >> swept
     task(maintenance.report, trigger_rule="all_done")(vacuumed, reindexed, swept)
+    [vacuumed, reindexed, swept] >> task(maintenance.finished)()
 
 
 analytics_weekly_maintenance()

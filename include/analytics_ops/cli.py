@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--last-day", type=date.fromisoformat, default=None, help="YYYY-MM-DD, default yesterday")
     demo.add_argument("--force", action="store_true", help="reload even if the same dataset is there")
     demo.set_defaults(func=_load_demo)
-    sub.add_parser("pool-spec", help="print the Airflow pools the suite uses, one per line").set_defaults(func=_pool_spec)
+    sub.add_parser("pool-spec", help="print the Airflow pools the suite uses, one per line").set_defaults(
+        func=_pool_spec
+    )
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -92,6 +92,26 @@ class _ConnectionCounter:
         self.sock.close()
 
 
+# Leaves that do nothing themselves: they are only ever upstream-failed (to mark the run failed),
+# which sends no alert of their own, so they need no entry.
+NEVER_FAIL_THEMSELVES = {"all_checks_passed", "all_reviews_done"}
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.stem)
+def test_every_task_that_can_fail_has_its_when_it_fails_entry(dag_bag, path):
+    # A failure alert quotes the DAG doc's entry for the failed task as "What to do"; a task
+    # without one sends a bare link.
+    from analytics_ops.alerting.messages import runbook_hint
+
+    dag = dag_bag.get_dag(path.stem)
+    missing = [
+        t.task_id
+        for t in dag.tasks
+        if t.task_id not in NEVER_FAIL_THEMSELVES and runbook_hint(dag.doc_md, t.task_id) is None
+    ]
+    assert not missing, f"{path.name}: no '- **`<task_id>` ...**' entry under '## When it fails' for {missing}"
+
+
 def test_parsing_opens_no_connection(tmp_path):
     counter = _ConnectionCounter()
     try:

@@ -162,4 +162,9 @@ def describe_violations(violations: list[Violation], limit: int = 20) -> str:
     lines = [str(v) for v in violations[:limit]]
     if len(violations) > limit:
         lines.append(f"... and {len(violations) - limit} more")
-    return "data-quality gate failed for daily_analytics:\n  " + "\n  ".join(lines)
+    days = sorted({v.day for v in violations})
+    checks = sorted({v.check for v in violations})
+    shown_days = ", ".join(d.isoformat() for d in days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
+    # The first line is what an alert shows: the days and the checks that failed.
+    headline = f"data-quality gate failed for daily_analytics on {shown_days}: {', '.join(checks)}"
+    return headline + "\n  " + "\n  ".join(lines)

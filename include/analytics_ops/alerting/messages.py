@@ -54,7 +54,11 @@ def runbook_url(base_url: str, dag_id: str) -> str:
 
 
 def runbook_hint(doc_md: str | None, task_id: str) -> str | None:
-    """The doc_md bullet under '## When it fails' that names `task_id`, as plain text."""
+    """The doc_md bullet under '## When it fails' whose bold heading names `task_id`, as plain text.
+
+    A heading may name several tasks: "- **`vacuum_table` / `reindex_index` failed**: ..." or
+    "- **`review_sizes`**, **`review_bloat`**: ...".
+    """
     if not doc_md:
         return None
     section = re.search(r"^## When it fails[^\n]*\n(?P<body>.*?)(?=^## |\Z)", doc_md, re.S | re.M)
@@ -62,7 +66,8 @@ def runbook_hint(doc_md: str | None, task_id: str) -> str | None:
         return None
     bullets = re.split(r"^- ", section["body"], flags=re.M)
     for bullet in bullets:
-        if re.match(rf"\*\*`{re.escape(task_id)}`", bullet.strip()):
+        head = bullet.strip().split(":", 1)[0]
+        if f"`{task_id}`" in " ".join(re.findall(r"\*\*(.*?)\*\*", head)):
             text = " ".join(line.strip() for line in bullet.strip().splitlines())
             return text.replace("**", "*")
     return None

@@ -62,6 +62,13 @@ def sweep_invalid_indexes() -> list[str]:
     return dropped
 
 
+def finished() -> None:
+    # The run's last word: upstream_failed (so the run is failed) when a VACUUM, a REINDEX or the
+    # sweep failed; `report` runs either way (all_done) and, as a leaf of its own, would otherwise
+    # let a run whose work failed end as a success.
+    print("every planned table vacuumed, every planned index rebuilt, leftovers swept")
+
+
 def report(vacuumed: list[dict] | None, reindexed: list[dict] | None, swept: list[str] | None) -> dict[str, Any]:
     # What the week's maintenance did, and the deadlocks since last week, in the run log.
     from analytics_ops.core.run_log import record_task_run
