@@ -81,7 +81,10 @@ def test_every_old_row_moves_exactly_once(history):
         old,
         0,
     )
-    assert report.batches >= 5 and report.longest_batch_seconds < 1.0
+    # Batched, never one big move: however fast or slow this machine is, the days per batch stay
+    # within `max_batch_rows` (how long a batch took is the benchmarks' business, bench/).
+    assert report.batches == len(report.batch_sizes) >= 5 and sum(report.batch_sizes) == old
+    assert max(report.batch_sizes) <= SETTINGS.max_batch_rows
     assert checksum(db, "daily_analytics_archive") == old_checksum
     assert db.execute("SELECT count(*) FROM daily_analytics").fetchone()[0] == 60 * 40  # recent days stay
     assert "0 left behind" in report.summary()
