@@ -191,6 +191,8 @@ def slow_query() -> Iterator[None]:
                 ).fetchone()[0]:
                     break
                 time.sleep(0.1)
+            else:
+                raise AssertionError("the slow query never showed as active in pg_stat_activity within 10 s")
         yield
     finally:
         with admin_connect("aops_test") as admin:
