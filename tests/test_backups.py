@@ -188,7 +188,12 @@ def test_pg_dump_gives_up_on_a_held_exclusive_lock_and_never_shows_the_password(
         locker.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
         worker = threading.Thread(target=dump)
         worker.start()
+        deadline = time.monotonic() + 60
         while worker.is_alive():  # pg_dump waits for the lock (2 s): its command line is on show
+            if time.monotonic() > deadline:
+                locker.rollback()  # so the dump can finish and its thread end
+                worker.join(120)
+                pytest.fail("pg_dump still waited for the lock after 60 s: backups.lock_wait_timeout (2s) unused")
             seen += subprocess.run(
                 ["ps", "-eww", "-o", "args"], capture_output=True, text=True, check=True
             ).stdout.splitlines()

@@ -97,16 +97,24 @@ def test_idle_primary_with_a_caught_up_replica_passes(db):
 
     assert verdict.ok, verdict.summary()
     assert {lag.source for lag in verdict.lags} == {"primary", "replica"}
-    assert all(lag.lag_seconds == 0 and lag.lag_bytes == 0 for lag in verdict.lags), verdict.summary()
+    # Idle for longer than the seconds limit, yet within it: the age of the last replayed commit is
+    # not lag. Not held to exactly zero: background WAL (checkpoints, autovacuum, running-xacts
+    # records) can leave the replica a few bytes behind at this instant, its seconds then unknown
+    # to the replica and judged by the bytes.
+    for lag in verdict.lags:
+        assert lag.lag_bytes is not None and lag.lag_bytes <= TIGHT.max_lag_bytes, verdict.summary()
+        assert lag.lag_seconds is None or lag.lag_seconds < TIGHT.max_lag_seconds, verdict.summary()
 
 
 GENEROUS_BYTES = TIGHT.model_copy(update={"max_lag_bytes": 64 * 1024 * 1024})
 
 
-def _sample_while(work: threading.Thread, settings: ReplicationSettings) -> list:
+def _sample_while(work: threading.Thread, settings: ReplicationSettings, timeout: float = 60) -> list:
     verdicts = []
+    deadline = time.monotonic() + timeout
     work.start()
     while work.is_alive():
+        assert time.monotonic() < deadline, f"the work sampled did not end within {timeout:g}s"
         verdicts.append(measure(settings))
         time.sleep(0.1)
     work.join()
