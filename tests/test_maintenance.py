@@ -33,7 +33,7 @@ def bloated(db):
     with db.transaction():
         db.execute("DELETE FROM bloat_t WHERE id % 10 <> 0")  # 90 % dead, spread over every index page
         deleted_by = db.execute("SELECT txid_current()").fetchone()[0]
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         # Backends report table statistics about once a second; and with hot_standby_feedback the
         # replica's slot holds back what VACUUM may remove until its feedback passes the delete.
@@ -45,6 +45,8 @@ def bloated(db):
         if dead >= 170_000 and not held:
             break
         time.sleep(0.2)
+    else:
+        pytest.fail(f"bloat_t not ready after 60 s: {dead} dead tuples reported, {held} slot(s) holding them back")
     yield db
     db.execute("DROP TABLE IF EXISTS bloat_t")
 
