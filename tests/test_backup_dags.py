@@ -9,7 +9,7 @@ import pytest
 from analytics_ops.backups.catalog import BackupEntry
 from analytics_ops.backups.restore import confirmation_phrase, plan_restore
 from analytics_ops.core.params import ParamError
-from tests.conftest import BACKUP_ROOT, PG_PASSWORD, TEST_DB, admin_connect
+from tests.conftest import BACKUP_ROOT, PG_PASSWORD, TEST_DB, TEST_WAL_SLOT, admin_connect
 from tests.dag_runs import test_run
 from tests.test_maintenance_dags import parse, states
 
@@ -275,3 +275,66 @@ def test_a_failed_overwrite_leaves_production_as_it_was(backups_under_test, some
     with pytest.raises(PgToolError, match=r"\(pg_restore\) and was rolled back"):
         overwrite()
     assert db.execute("SELECT count(*) FROM tasks").fetchone()[0] == 2500
+
+
+def test_pitr_dag_recovers_a_new_cluster_to_the_instant_asked_and_leaves_production_alone(
+    backups_under_test, override_config
+):
+    """Runbook 001 Scenario 1: rows committed up to the target are in the recovered cluster, later
+    ones are not; production keeps all of them; the cluster runs until the operator stops it."""
+    import json
+    import shutil
+    import time
+    import uuid
+    from pathlib import Path
+
+    import psycopg
+
+    from analytics_ops.backups.jobs import run_wal_fetch
+
+    db = backups_under_test
+    root = Path(f"/var/tmp/aops-test-recovery-{uuid.uuid4().hex[:8]}")
+    override_config({"backups": {"wal_slot": TEST_WAL_SLOT, "lock_wait_timeout": "2s", "recovery_root": str(root)}})
+    db.execute("DROP TABLE IF EXISTS pitr_marks")
+    db.execute("CREATE TABLE pitr_marks (note text, at timestamptz DEFAULT clock_timestamp())")
+    first = test_run(parse("analytics_backup_incremental"), logical_date=datetime(2026, 11, 23, 0, tzinfo=UTC))
+    assert first.state == "success", states(first)
+    try:
+        db.execute("INSERT INTO pitr_marks (note) VALUES ('before')")
+        time.sleep(1.1)
+        target = db.execute("SELECT clock_timestamp()").fetchone()[0]
+        time.sleep(1.1)
+        db.execute("INSERT INTO pitr_marks (note) VALUES ('after')")
+        run_wal_fetch(application_name="analytics-ops:test")
+
+        refused = test_run(parse("analytics_pitr"), run_conf={"target_time": "2999-01-01T00:00:00Z"})
+        assert states(refused) == {"check_params": ["failed"], "recover_to_point": ["upstream_failed"]}
+        assert not root.exists()  # nothing built
+
+        run = test_run(parse("analytics_pitr"), run_conf={"target_time": target.isoformat()})
+        assert run.state == "success", states(run)
+        report = db.execute(
+            "SELECT details FROM ops.run_log WHERE run_id = %s AND task_id = 'recover_to_point'", (run.run_id,)
+        ).fetchone()[0]
+        report = report if isinstance(report, dict) else json.loads(report)
+        assert report["running"] is True and report["data_directory"].startswith(str(root))
+        recovered_to = datetime.fromisoformat(report["recovered_to_last_commit_at"])
+        assert recovered_to <= target, report
+        with psycopg.connect(
+            host="127.0.0.1", port=report["port"], user=db.info.user, password=PG_PASSWORD, dbname=TEST_DB
+        ) as recovered:
+            assert recovered.execute("SELECT note FROM pitr_marks ORDER BY at").fetchall() == [("before",)]
+            assert not recovered.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+        assert [r[0] for r in db.execute("SELECT note FROM pitr_marks ORDER BY at").fetchall()] == ["before", "after"]
+        assert db.info.port != report["port"]
+    finally:
+        from analytics_ops.backups.pg_tools import find_binary, server_major
+        from analytics_ops.backups.recovery import RecoveredCluster
+        from analytics_ops.core.config import load_config
+
+        settings = load_config().backups
+        pg_ctl = find_binary("pg_ctl", server_major(db), settings.pg_bin_dir)
+        for folder in root.glob("pitr-*"):  # what the report's stop_with says, as the operator would
+            RecoveredCluster(folder, None, pg_ctl, settings.os_user).stop(remove=True)
+        shutil.rmtree(root, ignore_errors=True)
+        db.execute("DROP TABLE IF EXISTS pitr_marks")

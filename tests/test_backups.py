@@ -23,7 +23,8 @@ from analytics_ops.backups.jobs import (
     run_wal_fetch,
 )
 from analytics_ops.backups.pg_tools import pg_target
-from analytics_ops.backups.wal import WalChainBroken, check_chain, recover
+from analytics_ops.backups.recovery import recover
+from analytics_ops.backups.wal import WalChainBroken, check_chain
 from analytics_ops.core.config import load_config
 from analytics_ops.core.db import connect
 from tests.conftest import (
@@ -614,7 +615,7 @@ def restore(backup_id):
                           lock_timeout=config.database.lock_timeout, application_name="worker")
 
 def pitr_probe(base_id):
-    from analytics_ops.backups.wal import recover
+    from analytics_ops.backups.recovery import recover
     from analytics_ops.backups.pg_tools import server_major
     root = destination_root(load_config().backups)
     target = pg_target("analytics_db")

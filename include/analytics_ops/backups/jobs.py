@@ -206,7 +206,7 @@ def run_restore_drill(*, application_name: str, target_time: datetime | None = N
     """
     from analytics_ops.backups.catalog import list_backups, record_verification
     from analytics_ops.backups.pg_tools import server_major
-    from analytics_ops.backups.wal import recover
+    from analytics_ops.backups.recovery import recover
 
     settings = load_config().backups
     root = _root()

@@ -117,3 +117,56 @@ def restore_tables(planned: dict[str, Any]) -> dict[str, Any]:
     for name, rows in result["rows"].items():
         print(f"{name}: {rows['restored']} rows restored into {plan.target_database} (backup had {rows['in_backup']})")
     return result
+
+
+def check_pitr_params() -> dict[str, Any]:
+    # The recovery the params ask for, refused (nothing touched) when the time is outside the window.
+    from analytics_ops.backups.catalog import list_backups
+    from analytics_ops.backups.jobs import WAL_FOLDER, _root
+    from analytics_ops.backups.pitr import plan_pitr
+    from analytics_ops.backups.wal import covered_until
+    from analytics_ops.core.params import refused
+
+    params = tasks.params()
+    covers_until = covered_until(_root() / WAL_FOLDER)
+    with tasks.task_session() as conn:
+        backups = list_backups(conn)
+    with refused("recovered"):
+        port = params.get("port")
+        if port is not None and not 1024 <= port <= 65535:
+            from analytics_ops.core.params import ParamError
+
+            raise ParamError(f"port: {port} is not a port from 1024 to 65535; leave it empty for a free one")
+        plan = plan_pitr(params, backups, covers_until, datetime.now(UTC))
+    print(f"recovery plan: {plan.as_dict()}")
+    return {**plan.as_dict(), "port": port, "keep_running": bool(params.get("keep_running"))}
+
+
+def recover_to_point(planned: dict[str, Any]) -> dict[str, Any]:
+    """Recover a new cluster to the target time on this worker; report what it recovered to."""
+    from analytics_ops.backups.jobs import WAL_FOLDER, _root, _target, log_task
+    from analytics_ops.backups.pg_tools import server_major
+    from analytics_ops.backups.pitr import PitrPlan, recover_to_point
+    from analytics_ops.core.config import load_config
+
+    plan = PitrPlan(
+        target_time=datetime.fromisoformat(planned["target_time"]),
+        base_backup_id=planned["base_backup"],
+        base_location=planned["base_location"],
+        window_start=datetime.fromisoformat(planned["window"][0]),
+        window_end=datetime.fromisoformat(planned["window"][1]),
+    )
+    app, target = tasks.session_name(), _target()
+    with target.connect(application_name=app) as conn:
+        major = server_major(conn)
+    report = recover_to_point(
+        plan,
+        load_config().backups,
+        folder_name="pitr-" + "".join(c if c.isalnum() else "-" for c in tasks.run_id()),
+        port=planned["port"],
+        keep_running=planned["keep_running"],
+        template=target,
+        server_major_version=major,
+        wal_dest=_root() / WAL_FOLDER,
+    )
+    return log_task(plan.base_backup_id, report, application_name=app)

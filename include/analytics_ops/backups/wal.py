@@ -15,22 +15,17 @@ Design (runbook 001 *Backup Strategy › 6-hourly incremental*; see docs/backups
   `max_slot_wal_keep_size` caps it (the slot is then invalidated: `wal_status = 'lost'`, and the
   next run takes a new base backup); each run reports the retained WAL and fails above
   `backups.max_retained_wal_mb`, and the daily health check watches it even when this DAG is off.
-- **Point-in-time recovery** (`recover`): base backup + WAL in a temporary cluster, with
-  `recovery_target_time`; the server binaries run as `backups.os_user` when the worker is root.
+- **Recovery** (base backup + WAL in a cluster of its own) is `backups.recovery`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,23 +34,19 @@ from typing import Any
 from analytics_ops.backups.pg_tools import (
     PgTarget,
     PgToolError,
-    as_os_user,
     client_env,
     find_binary,
     run,
     server_major,
 )
-from analytics_ops.backups.storage import MANIFEST, readable_folder, writable_folder
+from analytics_ops.backups.storage import MANIFEST, writable_folder
 
+COVERED = "covered_until.json"
 SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial)?$")
 
 
 class WalChainBroken(RuntimeError):
     """WAL needed for recovery is missing (a gap in the segments, or the slot was invalidated)."""
-
-
-class RecoveryFailed(RuntimeError):
-    """The temporary cluster did not recover; the message has the end of its log."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +163,12 @@ def fetch_wal(target: PgTarget, wal_dest: Any, settings: Any, *, application_nam
         # position is a small record past it; a second, transactional one (its commit is flushed)
         # puts WAL beyond that end on the wire, so pg_receivewal stops at once. Without it, it waits
         # for the next keepalive: 4-20 s per fetch instead of 0.3 s (measured).
+        # Every transaction committed before this instant has its commit record before the switch,
+        # so in the WAL this fetch stores: the newest point in time the WAL folder can recover to.
+        covers_until = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        # A commit after that instant, in this segment: recovery to any time up to covers_until then
+        # meets a later commit and stops there, instead of running out of WAL short of its target.
+        conn.execute("SELECT pg_logical_emit_message(true, 'analytics-ops', 'wal fetch: covered until')")
         conn.execute("SELECT pg_switch_wal()")
         endpos = conn.execute("SELECT pg_logical_emit_message(false, 'analytics-ops', 'wal fetch')").fetchone()[0]
         conn.execute("SELECT pg_logical_emit_message(true, 'analytics-ops', 'wal fetch')")
@@ -209,6 +206,8 @@ def fetch_wal(target: PgTarget, wal_dest: Any, settings: Any, *, application_nam
             raise PgToolError(f"pg_receivewal exited with {proc.returncode}: {err.strip()[-1000:]}")
         fetched = wal_segments([p.name for p in spool.iterdir()])
         _store_segments(spool, fetched, wal_dest)
+        # Written after the segments it describes (not a segment name: chains and retention ignore it).
+        (wal_dest / COVERED).write_text(json.dumps({"covers_until": covers_until.isoformat(), "endpos": str(endpos)}))
     # Stored: the primary may recycle it. pg_receivewal confirms what it has flushed only in its
     # periodic feedback, which a quick fetch can end before sending.
     with target.connect(autocommit=True) as conn:
@@ -217,12 +216,24 @@ def fetch_wal(target: PgTarget, wal_dest: Any, settings: Any, *, application_nam
             "WHERE slot_name = %(slot)s AND restart_lsn < %(endpos)s::pg_lsn",
             {"slot": settings.wal_slot, "endpos": str(endpos)},
         )
-    return {"endpos": str(endpos), "fetched": fetched, "newest": fetched[-1] if fetched else None}
+    return {
+        "endpos": str(endpos),
+        "covers_until": covers_until.isoformat(),
+        "fetched": fetched,
+        "newest": fetched[-1] if fetched else None,
+    }
+
+
+def covered_until(wal_dest: Any) -> datetime | None:
+    """The newest point in time the WAL folder holds (its last fetch), or None before the first."""
+    marker = wal_dest / COVERED
+    if not marker.exists():
+        return None
+    return datetime.fromisoformat(json.loads(marker.read_text())["covers_until"])
 
 
 def _store_segments(spool: Path, names: list[str], wal_dest: Any) -> None:
     """Copy fetched segments into the WAL folder; a partial one there is dropped once it is complete."""
-    import shutil
 
     wal_dest.mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -265,110 +276,3 @@ def check_chain(start_wal_file: str, names: list[str]) -> dict[str, Any]:
             + (f"; partial segments before the newest: {partial}" if partial else "")
         )
     return {"segments": len(numbers), "newest": numbers[max(numbers)]}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def recover(
-    base_dest: Any,
-    wal_dest: Any,
-    settings: Any,
-    *,
-    target_time: datetime | None,
-    template: PgTarget,
-    server_major_version: int,
-) -> Iterator[PgTarget]:
-    """A temporary cluster recovered from a base backup and WAL, to `target_time` (None: all WAL).
-
-    Yields where to connect (the same role and password as the primary's); stops and removes the
-    cluster afterwards.
-    """
-    pg_ctl = find_binary("pg_ctl", server_major_version, settings.pg_bin_dir)
-    work = Path(tempfile.mkdtemp(prefix="aops-recovery-"))
-    data, wal, socket_dir = work / "data", work / "wal", work / "run"
-    port = _free_port()
-    try:
-        with readable_folder(base_dest) as base:
-            shutil.copytree(base, data, ignore=shutil.ignore_patterns(MANIFEST))
-            for folder in json.loads((base / MANIFEST).read_text()).get("directories", []):
-                (data / folder).mkdir(parents=True, exist_ok=True)
-        wal.mkdir()
-        with readable_folder(wal_dest) as segments:
-            names = wal_segments([p.name for p in segments.iterdir()])
-            for name in names:
-                if name.endswith(".partial") and name.removesuffix(".partial") in names:
-                    continue
-                # The newest segment may still be partial: recovery reads it under its full name.
-                shutil.copy2(segments / name, wal / name.removesuffix(".partial"))
-        socket_dir.mkdir()
-        (data / "recovery.signal").touch()
-        settings_lines = [
-            f"port = {port}",
-            "listen_addresses = '127.0.0.1'",
-            f"unix_socket_directories = '{socket_dir}'",
-            f'restore_command = \'cp "{wal}/%f" "%p"\'',
-            "recovery_target_action = 'promote'",
-            "archive_mode = off",
-            "shared_buffers = '128MB'",
-            "log_min_messages = warning",
-        ]
-        if target_time is not None:
-            settings_lines.append(f"recovery_target_time = '{target_time.astimezone(UTC).isoformat()}'")
-        with (data / "postgresql.auto.conf").open("a") as conf:
-            conf.write("\n# analytics-ops recovery drill\n" + "\n".join(settings_lines) + "\n")
-        _hand_to(work, settings.os_user)
-        data.chmod(0o700)
-        log = work / "server.log"
-        started = subprocess.run(
-            as_os_user([pg_ctl, "-D", str(data), "-l", str(log), "-w", "-t", "300", "start"], settings.os_user),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if started.returncode != 0:
-            raise RecoveryFailed(f"the recovered cluster did not start: {_tail(log)}")
-        target = PgTarget("127.0.0.1", port, template.user, template.dbname, template.password)
-        _wait_promoted(target, log)
-        yield target
-    finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run(
-                as_os_user([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], settings.os_user),
-                capture_output=True,
-                check=False,
-            )
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _hand_to(path: Path, os_user: str) -> None:
-    if os.geteuid() == 0:
-        shutil.chown(path, os_user)
-        for item in path.rglob("*"):
-            shutil.chown(item, os_user)
-
-
-def _tail(log: Path) -> str:
-    try:
-        return " | ".join(log.read_text().strip().splitlines()[-8:])
-    except OSError:
-        return "(no server log)"
-
-
-def _wait_promoted(target: PgTarget, log: Path, timeout: float = 300) -> None:
-    import psycopg
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with target.connect(autocommit=True, connect_timeout=5) as conn:
-                if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
-                    return
-        except psycopg.OperationalError:
-            pass
-        time.sleep(0.2)
-    raise RecoveryFailed(f"the recovered cluster was still recovering after {timeout:.0f}s: {_tail(log)}")

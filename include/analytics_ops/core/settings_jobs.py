@@ -240,6 +240,9 @@ class BackupSettings(_Strict):
     pg_bin_dir: str | None = None
     """Directory of pg_dump, pg_restore, pg_basebackup, ... of the server's major version; null = look in
     /usr/lib/postgresql/<major>/bin, then PATH."""
+    recovery_root: str = "/var/tmp/analytics-ops-recovery"
+    """Folder on the worker where analytics_pitr builds a recovered cluster (one sub-folder per run); it needs room
+    for a whole base backup plus the WAL replayed."""
     os_user: str = "postgres"
     """Unprivileged OS user that runs the temporary cluster of a restore drill when the worker is root."""
     scratch_database_prefix: str = Field("aops_scratch_", pattern=r"^[a-z_][a-z0-9_]{0,30}$")
