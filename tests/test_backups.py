@@ -239,9 +239,14 @@ def test_retention_keeps_thirty_days_and_what_the_newest_restorable_point_needs(
     ]
     wal = [seg(n) for n in range(0x0FF, 0x1A0)] + [seg(0x1A0) + ".partial", "00000002.history"]
     plan = plan_retention(backups, wal, now, 30)
-    assert sorted(b.backup_id for b in plan.delete_backups) == ["base-old", "full-old-unverified", "full-old-verified"]
-    assert plan.delete_wal == [seg(n) for n in range(0x0FF, 0x180)]  # everything before base-kept's start
-    assert plan.kept == {"base-kept": "newest verified base backup", "full-recent": "newest verified full backup"}
+    assert sorted(b.backup_id for b in plan.delete_backups) == ["full-old-unverified", "full-old-verified"]
+    # base-old is the only way to recover the first 10 days of the 30-day window: it and its WAL stay.
+    assert plan.delete_wal == [seg(0x0FF)]
+    assert plan.kept == {
+        "base-old": "recovers the start of the 30-day window",
+        "base-kept": "newest verified base backup",
+        "full-recent": "newest verified full backup",
+    }
 
     # Whatever the dates say: with nothing recent, the newest verified of each kind stays, with its WAL.
     old_only = [

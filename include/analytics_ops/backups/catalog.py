@@ -1,9 +1,13 @@
 """The catalogue of backups (ops.backups) and the retention rule over it.
 
-Retention keeps `backups.retention_days` of backups, and whatever the dates say, never deletes:
+Retention keeps a recovery window of `backups.retention_days`, as Barman and pgBackRest define one:
+every point in time of the last N days stays recoverable. So besides every backup started within
+the window it keeps the newest verified base backup that finished before the window began (the
+only way to recover the window's first hours), and every WAL segment from the oldest base backup
+kept onwards. Whatever the dates say, it never deletes:
 - the newest verified full backup;
-- the newest verified base backup, nor any WAL segment from the oldest base backup kept onwards
-  (the newest restorable point is that base backup replayed through all later WAL).
+- the newest verified base backup (the newest restorable point is that base backup replayed
+  through all later WAL).
 Unverified backups are never what protects the newest restorable point: a base backup without a
 verified successor keeps its own WAL only while it is within the retention window.
 """
@@ -103,6 +107,14 @@ def plan_retention(
         for kind in ("full", "base")
         if (b := newest_verified(backups, kind))
     }
+    before_window = [
+        b
+        for b in backups
+        if b.kind == "base" and b.verified_at is not None and b.finished_at is not None and b.finished_at <= horizon
+    ]
+    if before_window:
+        window_base = max(before_window, key=lambda b: b.finished_at)
+        protected.setdefault(window_base.backup_id, f"recovers the start of the {retention_days}-day window")
     for backup in sorted(backups, key=lambda b: b.started_at):
         if backup.backup_id in protected:
             plan.kept[backup.backup_id] = protected[backup.backup_id]

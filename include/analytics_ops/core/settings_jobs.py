@@ -216,8 +216,8 @@ class BackupSettings(_Strict):
     login, and the secret: password or private_key extra, plus the server's host_key extra (docs/backups.md). null
     for file:// (and for s3:// or gs:// with the provider's default)."""
     retention_days: int = Field(30, ge=1)
-    """Backups older than this are deleted, except the newest verified full backup and the base backup + WAL that the
-    newest restorable point needs."""
+    """The recovery window: every instant of this many days stays recoverable (the newest verified base backup finished
+    before it, and the WAL after it, are kept); older backups are deleted, except the newest verified of each kind."""
     dump_jobs: int = Field(1, ge=1, le=64)
     """pg_dump -j workers of the full backup, each a COPY backend on the primary (capped at the worker's cores). Raise
     it only when the primary has cores to spare at backup time: on a busy 2-core primary two jobs made the workload's
