@@ -45,7 +45,7 @@ def test_full_backup_dag_dumps_verifies_and_keeps_it(backups_under_test, some_da
     assert rows == [("4000",)]
 
 
-def test_incremental_dag_takes_a_base_backup_then_only_wal(backups_under_test, capfd):
+def test_incremental_dag_takes_a_base_backup_then_an_incremental_one_on_17_or_only_wal(backups_under_test, capfd):
     db = backups_under_test
     first = test_run(parse("analytics_backup_incremental"), logical_date=datetime(2026, 11, 23, 0, tzinfo=UTC))
     assert first.state == "success", states(first)
@@ -55,11 +55,32 @@ def test_incremental_dag_takes_a_base_backup_then_only_wal(backups_under_test, c
     assert len(bases) == 1 and bases[0][1] and "temporary cluster" in bases[0][2]
     assert (BACKUP_ROOT / "base" / bases[0][0] / "backup_manifest").is_file()
 
+    db.execute("DROP TABLE IF EXISTS incr_probe")
+    db.execute("CREATE TABLE incr_probe AS SELECT g AS id FROM generate_series(1, 1000) AS g")
     second = test_run(parse("analytics_backup_incremental"), logical_date=datetime(2026, 11, 23, 6, tzinfo=UTC))
     assert second.state == "success", states(second)
-    assert db.execute("SELECT count(*) FROM ops.backups").fetchone()[0] == 1  # no second base backup
     out = capfd.readouterr().out
-    assert "recent enough" in out and "drill': 'not needed" in out
+    db.execute("DROP TABLE incr_probe")
+    major = int(db.execute("SHOW server_version_num").fetchone()[0]) // 10000
+    if major < 17:  # the WAL alone carries the 6-hourly run
+        assert db.execute("SELECT count(*) FROM ops.backups").fetchone()[0] == 1  # no second base backup
+        assert "recent enough" in out and "drill': 'not needed" in out
+        return
+    # 17+: an incremental base backup on top of the base one, verified by pg_verifybackup and by a
+    # drill that combines the chain (pg_combinebackup) and recovers it with the WAL after it.
+    (base_id,) = bases[0][:1]
+    incr = db.execute(
+        "SELECT backup_id, verified_at IS NOT NULL, manifest, verification ->> 'drill' FROM ops.backups "
+        "WHERE kind = 'incremental'"
+    ).fetchall()
+    assert len(incr) == 1, incr
+    incr_id, verified, manifest, drill = incr[0]
+    assert verified and manifest["parent"] == base_id and manifest["chain"] == [base_id, incr_id]
+    assert f"pg_combinebackup of ['{base_id}', '{incr_id}']" in drill
+    folder = BACKUP_ROOT / "base" / incr_id
+    assert list(folder.rglob("INCREMENTAL.*")), "no block-level incremental files: not an incremental backup"
+    base_bytes = sum(p.stat().st_size for p in (BACKUP_ROOT / "base" / base_id).rglob("*") if p.is_file())
+    assert manifest["size_bytes"] < base_bytes / 2, (manifest["size_bytes"], base_bytes)
 
 
 def catalogue(*entries: tuple[str, bool, dict]) -> list[BackupEntry]:

@@ -26,6 +26,15 @@ SELECT format('GRANT pg_monitor, pg_signal_backend, pg_read_all_data TO %I', :'o
 SELECT format('GRANT pg_maintain TO %I', :'ops_role')
 WHERE current_setting('server_version_num')::int >= 170000 \gexec
 
+-- PostgreSQL 17 and later: WAL summaries, which pg_basebackup --incremental needs (the backup DAG's
+-- 6-hourly incremental base backups). A server setting, not a grant: changed only where it is off,
+-- and reloaded (no restart needed).
+SELECT 'ALTER SYSTEM SET summarize_wal = on'
+WHERE current_setting('server_version_num')::int >= 170000
+    AND current_setting('summarize_wal', true) = 'off' \gexec
+SELECT 'SELECT pg_reload_conf()'
+WHERE current_setting('server_version_num')::int >= 170000 \gexec
+
 -- Before 17: membership in the roles that own the tables it must maintain (psql variable
 -- maintained_owners, comma-separated; empty when the suite's role owns them, as on the local stack).
 SELECT format('GRANT %I TO %I', owner_role, :'ops_role')

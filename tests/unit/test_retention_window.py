@@ -64,3 +64,38 @@ def test_a_suite_younger_than_the_window_keeps_everything():
     backups = [base("b-10d", NOW - timedelta(days=10), 0x100), base("b-2d", NOW - timedelta(days=2), 0x200)]
     plan = plan_retention(backups, WAL, NOW, 30)
     assert plan.delete_backups == [] and plan.delete_wal == []
+
+
+def incremental(backup_id: str, finished: datetime, chain: list[str], first_segment: int) -> BackupEntry:
+    entry = base(backup_id, finished, first_segment)
+    return BackupEntry(*[*vars(entry).values()][:1], "incremental", *[*vars(entry).values()][2:7], {
+        "start_wal_file": seg(first_segment), "parent": chain[-2], "chain": chain,
+    })  # fmt: skip
+
+
+def test_an_incremental_backup_keeps_its_whole_chain():
+    backups = [
+        base("b-45d", NOW - timedelta(days=45), 0x100),
+        incremental("i-44d", NOW - timedelta(days=44), ["b-45d", "i-44d"], 0x110),
+        incremental("i-32d", NOW - timedelta(days=32), ["b-45d", "i-44d", "i-32d"], 0x180),
+        base("b-20d", NOW - timedelta(days=20), 0x300),
+    ]
+    plan = plan_retention(backups, WAL, NOW, 30)
+    # i-32d is the newest backup finished before the window: it and the chain it was taken on stay.
+    assert plan.delete_backups == []
+    assert plan.kept["i-32d"] == "recovers the start of the 30-day window"
+    assert plan.kept["b-20d"] == "newest verified base backup"
+    assert plan.kept["i-44d"] == plan.kept["b-45d"] == "in the chain of i-32d"
+    assert plan.delete_wal == []  # from b-45d's start on: nothing before it exists
+
+
+def test_incrementals_before_a_newer_window_start_go_with_their_base():
+    backups = [
+        base("b-60d", NOW - timedelta(days=60), 0x100),
+        incremental("i-59d", NOW - timedelta(days=59), ["b-60d", "i-59d"], 0x110),
+        base("b-35d", NOW - timedelta(days=35), 0x200),
+        base("b-20d", NOW - timedelta(days=20), 0x300),
+    ]
+    plan = plan_retention(backups, WAL, NOW, 30)
+    assert sorted(b.backup_id for b in plan.delete_backups) == ["b-60d", "i-59d"]
+    assert plan.delete_wal == [seg(n) for n in range(0x100, 0x200)]

@@ -1,12 +1,13 @@
 """The catalogue of backups (ops.backups) and the retention rule over it.
 
 Retention keeps a recovery window of `backups.retention_days`, as Barman and pgBackRest define one:
-every point in time of the last N days stays recoverable. So besides every backup started within
+every point in time of the last N days stays recoverable. An incremental base backup (PostgreSQL 17+)
+keeps every backup of its chain. So besides every backup started within
 the window it keeps the newest verified base backup that finished before the window began (the
 only way to recover the window's first hours), and every WAL segment from the oldest base backup
 kept onwards. Whatever the dates say, it never deletes:
 - the newest verified full backup;
-- the newest verified base backup (the newest restorable point is that base backup replayed
+- the newest verified base (or incremental) backup (the newest restorable point is that backup replayed
   through all later WAL).
 Unverified backups are never what protects the newest restorable point: a base backup without a
 verified successor keeps its own WAL only while it is within the retention window.
@@ -96,21 +97,53 @@ def newest_verified(backups: list[BackupEntry], kind: str) -> BackupEntry | None
     return max(verified, key=lambda b: b.started_at, default=None)
 
 
+class BackupChainBroken(RuntimeError):
+    """A backup of an incremental chain that a recovery needs is gone from the catalogue."""
+
+
+def chain_tip(backups: list[BackupEntry], base: BackupEntry) -> BackupEntry:
+    """The newest verified backup of `base`'s chain: `base` itself or an incremental on top of it."""
+    members = [
+        b
+        for b in backups
+        if b.verified_at is not None
+        and (
+            b.backup_id == base.backup_id
+            or (b.kind == "incremental" and b.manifest.get("chain", [""])[0] == base.backup_id)
+        )
+    ]
+    return max(members, key=lambda b: b.started_at)
+
+
+def chain_of(backups: list[BackupEntry], backup: BackupEntry) -> list[BackupEntry]:
+    """What pg_combinebackup needs to rebuild `backup`, oldest first: itself alone for a base backup."""
+    if backup.kind != "incremental":
+        return [backup]
+    by_id = {b.backup_id: b for b in backups}
+    missing = [backup_id for backup_id in backup.manifest["chain"] if backup_id not in by_id]
+    if missing:
+        raise BackupChainBroken(f"{backup.backup_id} needs {', '.join(missing)}, no longer in the catalogue")
+    return [by_id[backup_id] for backup_id in backup.manifest["chain"]]
+
+
 def plan_retention(
     backups: list[BackupEntry], wal_names: list[str], now: datetime, retention_days: int
 ) -> RetentionPlan:
     """What to delete (pure: the rule above, over the catalogue and the WAL folder's file names)."""
     plan = RetentionPlan()
     horizon = now - timedelta(days=retention_days)
-    protected = {
-        b.backup_id: f"newest verified {b.kind} backup"
-        for kind in ("full", "base")
-        if (b := newest_verified(backups, kind))
-    }
+    # The newest verified full backup, and the newest restorable point: the newest verified physical
+    # backup (a base one, or on 17+ possibly an incremental one) replayed through all later WAL.
+    physical = [b for b in backups if b.kind in ("base", "incremental") and b.verified_at is not None]
+    newest = [newest_verified(backups, "full"), max(physical, key=lambda b: b.started_at, default=None)]
+    protected = {b.backup_id: f"newest verified {b.kind} backup" for b in newest if b is not None}
     before_window = [
         b
         for b in backups
-        if b.kind == "base" and b.verified_at is not None and b.finished_at is not None and b.finished_at <= horizon
+        if b.kind in ("base", "incremental")
+        and b.verified_at is not None
+        and b.finished_at is not None
+        and b.finished_at <= horizon
     ]
     if before_window:
         window_base = max(before_window, key=lambda b: b.finished_at)
@@ -122,6 +155,14 @@ def plan_retention(
             plan.kept[backup.backup_id] = f"younger than {retention_days} days"
         else:
             plan.delete_backups.append(backup)
+    # An incremental backup is only as good as its chain: every backup it was taken on top of stays.
+    by_id = {b.backup_id: b for b in backups}
+    for backup in sorted(backups, key=lambda b: b.started_at, reverse=True):
+        if backup.kind == "incremental" and backup.backup_id in plan.kept:
+            for ancestor in backup.manifest.get("chain", [])[:-1]:
+                if ancestor in by_id and ancestor not in plan.kept:
+                    plan.kept[ancestor] = f"in the chain of {backup.backup_id}"
+                    plan.delete_backups.remove(by_id[ancestor])
     kept_bases = [
         b for b in backups if b.kind == "base" and b.backup_id in plan.kept and b.manifest.get("start_wal_file")
     ]

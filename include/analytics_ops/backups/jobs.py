@@ -145,27 +145,50 @@ def prepare_wal_slot(*, application_name: str) -> dict[str, Any]:
 def run_base_backup_if_due(
     backup_id: str, now: datetime, *, required: bool, dag_id: str, run_id: str, application_name: str
 ) -> dict[str, Any]:
-    """A new base backup when required, when none is verified, or the newest is too old."""
-    from analytics_ops.backups.catalog import list_backups, newest_verified, record_finished, record_started
+    """A new base backup when required, when none is verified, or the newest is too old; otherwise,
+    on PostgreSQL 17+, an incremental base backup on top of the newest verified one of its chain."""
+    from analytics_ops.backups.catalog import chain_tip, list_backups, newest_verified, record_finished, record_started
+    from analytics_ops.backups.pg_tools import server_major
     from analytics_ops.backups.wal import take_base_backup
 
     settings = load_config().backups
     root = _root()
+    parent = None
     with _catalogue(application_name) as conn:
-        newest = newest_verified(list_backups(conn), "base")
+        backups = list_backups(conn)
+        newest = newest_verified(backups, "base")
         if required:
             reason = "the WAL slot was (re)created: WAL before it is not kept"
         elif newest is None:
             reason = "no verified base backup"
         elif now - newest.started_at >= settings.base_backup_every:
             reason = f"the newest verified base backup ({newest.backup_id}) is older than {settings.base_backup_every}"
+        elif settings.incremental_base_backups and server_major(conn) >= 17:
+            if conn.execute("SHOW summarize_wal").fetchone()[0] != "on":
+                raise RuntimeError(
+                    "summarize_wal is off on this PostgreSQL 17+ server: incremental base backups need it. Run "
+                    "deploy/bootstrap.sh (it turns it on), or set backups.incremental_base_backups: false"
+                )
+            parent = chain_tip(backups, newest)
+            backup_id = backup_id.replace("base-", "incr-", 1)
+            reason = f"an incremental base backup on top of {parent.backup_id} (PostgreSQL 17+)"
         else:
             return {"taken": False, "reason": f"{newest.backup_id} is recent enough", "base_backup": newest.backup_id}
+        kind = "base" if parent is None else "incremental"
         dest = root / "base" / backup_id
-        record_started(conn, backup_id=backup_id, kind="base", location=str(dest), dag_id=dag_id, run_id=run_id)
-        manifest = take_base_backup(_target(), dest, backup_id, settings, application_name=application_name)
+        record_started(conn, backup_id=backup_id, kind=kind, location=str(dest), dag_id=dag_id, run_id=run_id)
+        manifest = take_base_backup(
+            _target(), dest, backup_id, settings, application_name=application_name, parent=parent
+        )
         record_finished(conn, manifest)
-    return {"taken": True, "reason": reason, "base_backup": backup_id, "start_wal_file": manifest["start_wal_file"]}
+    return {
+        "taken": True,
+        "kind": kind,
+        "reason": reason,
+        "base_backup": backup_id,
+        "start_wal_file": manifest["start_wal_file"],
+        **({"chain": manifest["chain"]} if parent is not None else {}),
+    }
 
 
 def run_wal_fetch(*, application_name: str, timeout: float = 1800) -> dict[str, Any]:
@@ -178,7 +201,8 @@ def run_wal_fetch(*, application_name: str, timeout: float = 1800) -> dict[str, 
     wal = _root() / WAL_FOLDER
     fetched = fetch_wal(_target(), wal, settings, application_name=application_name, timeout=timeout)
     with connect(application_name=application_name) as conn:
-        bases = [b for b in list_backups(conn) if b.kind == "base" and b.finished_at is not None]
+        backups = list_backups(conn)
+        bases = [b for b in backups if b.kind in ("base", "incremental") and b.finished_at is not None]
         state = slot_state(conn, settings.wal_slot, create=False)
     chain = None
     if bases:
@@ -199,20 +223,23 @@ def _names(folder: Any) -> list[str]:
 
 
 def run_restore_drill(*, application_name: str, target_time: datetime | None = None, always: bool = False) -> dict:
-    """Recover the newest finished base backup + all WAL in a temporary cluster; verified if it works.
+    """Recover the newest finished base backup (or incremental one, combined with its chain) + all WAL
+    in a temporary cluster; verified if it works.
 
     Skipped (the WAL chain was checked by the fetch) when that base backup is verified already,
     unless `always`: a drill copies the whole base backup.
     """
-    from analytics_ops.backups.catalog import list_backups, record_verification
+    from analytics_ops.backups.catalog import chain_of, list_backups, record_verification
     from analytics_ops.backups.pg_tools import server_major
     from analytics_ops.backups.recovery import recover
+    from analytics_ops.backups.storage import backup_path
 
     settings = load_config().backups
     root = _root()
     target = _target()
     with _catalogue(application_name) as conn:
-        bases = [b for b in list_backups(conn) if b.kind == "base" and b.finished_at is not None]
+        backups = list_backups(conn)
+        bases = [b for b in backups if b.kind in ("base", "incremental") and b.finished_at is not None]
         if not bases:
             raise RuntimeError("no base backup to drill: the take_base_backup task has not succeeded yet")
         base = max(bases, key=lambda b: b.started_at)
@@ -223,7 +250,7 @@ def run_restore_drill(*, application_name: str, target_time: datetime | None = N
         try:
             with (
                 recover(
-                    root / "base" / base.backup_id,
+                    [backup_path(member.location) for member in chain_of(backups, base)],
                     root / WAL_FOLDER,
                     settings,
                     target_time=target_time,
@@ -238,7 +265,8 @@ def run_restore_drill(*, application_name: str, target_time: datetime | None = N
             record_verification(conn, base.backup_id, passed=False, details={"error": str(exc)})
             raise
         details = {
-            "drill": "recovered base + WAL in a temporary cluster",
+            "drill": "recovered base + WAL in a temporary cluster"
+            + (f" (pg_combinebackup of {base.manifest['chain']})" if base.kind == "incremental" else ""),
             "tables": tables,
             "replayed_to_lsn": str(replayed_to) if replayed_to else None,
             "seconds": round((datetime.now(UTC) - started).total_seconds(), 3),

@@ -4,7 +4,8 @@
 the window starts when the oldest verified base backup finished and ends at the newest instant the
 WAL folder holds (its last fetch, `wal.covered_until`); a time in the future, outside the window or
 without a time zone is refused, saying what the window is. It picks the newest verified base
-backup finished at or before the target.
+backup finished at or before the target (on PostgreSQL 17+ possibly an incremental one, recovered
+with its chain through `pg_combinebackup`).
 
 `recover_to_point` builds a new cluster from that base backup and the WAL in a new folder under
 `backups.recovery_root` on the worker that runs it, on its own port, recovers it to the target and
@@ -31,7 +32,7 @@ VERIFY_TABLES = ("tasks", "daily_analytics")
 class PitrPlan:
     target_time: datetime
     base_backup_id: str
-    base_location: str
+    chain_locations: tuple[str, ...]  # the base backup, then any incremental ones on top, oldest first
     window_start: datetime
     window_end: datetime
 
@@ -39,7 +40,7 @@ class PitrPlan:
         return {
             "target_time": self.target_time.isoformat(),
             "base_backup": self.base_backup_id,
-            "base_location": self.base_location,
+            "chain_locations": list(self.chain_locations),
             "window": [self.window_start.isoformat(), self.window_end.isoformat()],
         }
 
@@ -67,7 +68,11 @@ def plan_pitr(params: dict[str, Any], backups: list[Any], covers_until: datetime
         raise ParamError(
             f"target_time: {target.isoformat()} is in the future (now {now.isoformat(timespec='seconds')})"
         )
-    bases = [b for b in backups if b.kind == "base" and b.verified_at is not None and b.finished_at is not None]
+    bases = [
+        b
+        for b in backups
+        if b.kind in ("base", "incremental") and b.verified_at is not None and b.finished_at is not None
+    ]
     if not bases:
         raise ParamError("no verified base backup to recover from: run analytics_backup_incremental first")
     if covers_until is None:
@@ -82,8 +87,14 @@ def plan_pitr(params: dict[str, Any], backups: list[Any], covers_until: datetime
             f"target_time: {target.isoformat()} is after the newest WAL fetched; {window}. Run "
             "analytics_backup_incremental to fetch the WAL up to now, then trigger this again"
         )
+    from analytics_ops.backups.catalog import chain_of
+
     base = max((b for b in bases if b.finished_at <= target), key=lambda b: b.finished_at)
-    return PitrPlan(target, base.backup_id, base.location, start, covers_until)
+    try:
+        chain = tuple(b.location for b in chain_of(backups, base))
+    except RuntimeError as exc:
+        raise ParamError(f"target_time: the backup to recover from is incomplete: {exc}") from None
+    return PitrPlan(target, base.backup_id, chain, start, covers_until)
 
 
 def recover_to_point(
@@ -107,14 +118,14 @@ def recover_to_point(
     from analytics_ops.backups.storage import backup_path
     from analytics_ops.backups.wal import check_chain
 
-    base = backup_path(plan.base_location)
-    manifest_start = _start_wal_file(base)
+    chain = [backup_path(location) for location in plan.chain_locations]
+    manifest_start = _start_wal_file(chain[-1])
     check_chain(manifest_start, [p.name for p in wal_dest.iterdir()])  # WalChainBroken before anything is built
     folder = Path(settings.recovery_root) / folder_name
     if folder.exists():
         raise FileExistsError(f"{folder} exists: a recovery of this run is there already; remove it or re-trigger")
     cluster = start_recovered_cluster(
-        base,
+        chain,
         wal_dest,
         settings,
         folder=folder,

@@ -78,7 +78,12 @@ def start_recovered_cluster(
     server_major_version: int,
 ) -> RecoveredCluster:
     """Build `folder` (which must not exist) from a base backup and WAL, start it on `port`, recover
-    to `target_time` (None: all WAL) and promote. On any failure the folder is removed."""
+    to `target_time` (None: all WAL) and promote. On any failure the folder is removed.
+
+    `base_dest` is one backup's folder, or a chain of them oldest first (a base backup and the
+    incremental ones taken on top of it, PostgreSQL 17+), which `pg_combinebackup` merges into one
+    data directory first.
+    """
     pg_ctl = find_binary("pg_ctl", server_major_version, settings.pg_bin_dir)
     folder.mkdir(parents=True)
     cluster = RecoveredCluster(
@@ -86,10 +91,22 @@ def start_recovered_cluster(
     )
     data, wal, socket_dir = cluster.data, folder / "wal", folder / "run"
     try:
-        with readable_folder(base_dest) as base:
-            shutil.copytree(base, data, ignore=shutil.ignore_patterns(MANIFEST))
-            for name in json.loads((base / MANIFEST).read_text()).get("directories", []):
-                (data / name).mkdir(parents=True, exist_ok=True)
+        chain = base_dest if isinstance(base_dest, list) else [base_dest]
+        with contextlib.ExitStack() as stack:
+            members = [stack.enter_context(readable_folder(dest)) for dest in chain]
+            for member in members:  # object stores keep no empty folders: pg_combinebackup wants them
+                for name in json.loads((member / MANIFEST).read_text()).get("directories", []):
+                    (member / name).mkdir(parents=True, exist_ok=True)
+            if len(members) == 1:
+                shutil.copytree(members[0], data, ignore=shutil.ignore_patterns(MANIFEST))
+            else:
+                combine = find_binary("pg_combinebackup", server_major_version, settings.pg_bin_dir)
+                combined = subprocess.run(
+                    [combine, *map(str, members), "--output", str(data)], capture_output=True, text=True, check=False
+                )
+                if combined.returncode != 0:
+                    raise RecoveryFailed(f"pg_combinebackup failed: {combined.stderr.strip()[-1500:]}")
+                (data / MANIFEST).unlink(missing_ok=True)
         wal.mkdir()
         with readable_folder(wal_dest) as segments:
             names = wal_segments([p.name for p in segments.iterdir()])

@@ -152,7 +152,7 @@ def recover_to_point(planned: dict[str, Any]) -> dict[str, Any]:
     plan = PitrPlan(
         target_time=datetime.fromisoformat(planned["target_time"]),
         base_backup_id=planned["base_backup"],
-        base_location=planned["base_location"],
+        chain_locations=tuple(planned["chain_locations"]),
         window_start=datetime.fromisoformat(planned["window"][0]),
         window_end=datetime.fromisoformat(planned["window"][1]),
     )

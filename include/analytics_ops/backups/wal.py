@@ -20,12 +20,14 @@ Design (runbook 001 *Backup Strategy › 6-hourly incremental*; see docs/backups
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +41,7 @@ from analytics_ops.backups.pg_tools import (
     run,
     server_major,
 )
-from analytics_ops.backups.storage import MANIFEST, writable_folder
+from analytics_ops.backups.storage import MANIFEST, backup_path, local_path, writable_folder
 
 COVERED = "covered_until.json"
 SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial)?$")
@@ -94,18 +96,32 @@ def reset_slot(conn: Any, slot: str) -> None:
     conn.commit()
 
 
-def take_base_backup(target: PgTarget, dest: Any, backup_id: str, settings: Any, *, application_name: str) -> dict:
-    """pg_basebackup into `dest`, checked by pg_verifybackup; our manifest (start WAL, sizes) written last."""
+def take_base_backup(
+    target: PgTarget, dest: Any, backup_id: str, settings: Any, *, application_name: str, parent: Any = None
+) -> dict:
+    """pg_basebackup into `dest`, checked by pg_verifybackup; our manifest (start WAL, sizes) written last.
+
+    With `parent` (a catalogue entry of a base or incremental backup; PostgreSQL 17+), an incremental
+    base backup: only the blocks changed since `parent` (`--incremental=<its backup_manifest>`). Its
+    manifest names the parent and the whole chain, oldest first, that `pg_combinebackup` needs.
+    """
     started = time.perf_counter()
     with target.connect() as conn:
         major = server_major(conn)
         version = conn.execute("SHOW server_version").fetchone()[0]
     basebackup = find_binary("pg_basebackup", major, settings.pg_bin_dir)
     verifybackup = find_binary("pg_verifybackup", major, settings.pg_bin_dir)
-    with writable_folder(dest) as folder, client_env(target, application_name) as env:
+    with contextlib.ExitStack() as stack:
+        incremental = []
+        if parent is not None:
+            parent_manifest = stack.enter_context(_local_file(backup_path(parent.location) / "backup_manifest"))
+            incremental = [f"--incremental={parent_manifest}"]
+        folder = stack.enter_context(writable_folder(dest))
+        env = stack.enter_context(client_env(target, application_name))
         run(
             [
                 basebackup,
+                *incremental,
                 f"--pgdata={folder}",
                 "--format=plain",
                 "--wal-method=fetch",
@@ -122,7 +138,12 @@ def take_base_backup(target: PgTarget, dest: Any, backup_id: str, settings: Any,
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         manifest = {
             "backup_id": backup_id,
-            "kind": "base",
+            "kind": "base" if parent is None else "incremental",
+            **(
+                {"parent": parent.backup_id, "chain": [*parent.manifest.get("chain", [parent.backup_id]), backup_id]}
+                if parent is not None
+                else {}
+            ),
             "server_version": version,
             "start_wal_file": label["start_wal_file"],
             "start_lsn": label["start_lsn"],
@@ -138,6 +159,20 @@ def take_base_backup(target: PgTarget, dest: Any, backup_id: str, settings: Any,
         }
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return manifest
+
+
+@contextlib.contextmanager
+def _local_file(path: Any) -> Iterator[Path]:
+    """`path` (an ObjectStoragePath) as a local file: itself, or a temporary copy when remote."""
+    local = local_path(path)
+    if local is not None:
+        yield local
+        return
+    with tempfile.TemporaryDirectory(prefix="aops-manifest-") as tmp:
+        copy = Path(tmp) / path.name
+        with path.open("rb") as source, copy.open("wb") as sink:
+            shutil.copyfileobj(source, sink)
+        yield copy
 
 
 def _backup_label(path: Path) -> dict[str, str]:

@@ -232,6 +232,10 @@ class BackupSettings(_Strict):
     """For the row counts taken in the dump's snapshot and in the verification database."""
     base_backup_every: Duration = timedelta(days=7)
     """A new physical base backup when the newest verified one is older than this (WAL fills the gap)."""
+    incremental_base_backups: bool = True
+    """On PostgreSQL 17 and later, each 6-hourly run between full base backups takes an incremental base backup
+    (pg_basebackup --incremental from the previous one; needs summarize_wal = on, which deploy/bootstrap.sh sets), so a
+    recovery replays at most 6 hours of WAL. Ignored before 17, where the WAL alone carries the run."""
     wal_slot: str = Field("aops_backup_wal", pattern=r"^[a-z0-9_]{1,63}$")
     """Physical replication slot pg_receivewal reads WAL through."""
     max_retained_wal_mb: int = Field(8192, ge=16)
