@@ -285,10 +285,15 @@ def wait_for_replica(timeout: float = 20) -> None:
 @pytest.fixture
 def backups_under_test(override_config, db):
     """Backups under test: the tests' own WAL slot and a fast lock-wait timeout; an empty
-    catalogue and backup folder."""
+    catalogue and backup folder; no retries (dag.test() would wait out a failed task's backoff)."""
     import shutil
 
-    override_config({"backups": {"wal_slot": TEST_WAL_SLOT, "lock_wait_timeout": "2s", "dump_jobs": 2}})
+    override_config(
+        {
+            "backups": {"wal_slot": TEST_WAL_SLOT, "lock_wait_timeout": "2s", "dump_jobs": 2},
+            "dag_defaults": {"retries": 0},
+        }
+    )
     db.execute("TRUNCATE ops.backups")
     shutil.rmtree(BACKUP_ROOT, ignore_errors=True)
     drop_test_slot()

@@ -315,7 +315,12 @@ def test_pitr_dag_recovers_a_new_cluster_to_the_instant_asked_and_leaves_product
 
     db = backups_under_test
     root = Path(f"/var/tmp/aops-test-recovery-{uuid.uuid4().hex[:8]}")
-    override_config({"backups": {"wal_slot": TEST_WAL_SLOT, "lock_wait_timeout": "2s", "recovery_root": str(root)}})
+    override_config(
+        {
+            "backups": {"wal_slot": TEST_WAL_SLOT, "lock_wait_timeout": "2s", "recovery_root": str(root)},
+            "dag_defaults": {"retries": 0},
+        }
+    )
     db.execute("DROP TABLE IF EXISTS pitr_marks")
     db.execute("CREATE TABLE pitr_marks (note text, at timestamptz DEFAULT clock_timestamp())")
     first = test_run(parse("analytics_backup_incremental"), logical_date=datetime(2026, 11, 23, 0, tzinfo=UTC))

@@ -164,6 +164,7 @@ def recover(
     cluster afterwards.
     """
     work = Path(tempfile.mkdtemp(prefix="aops-recovery-"))
+    _hand_to(work, settings.os_user)  # the server's OS user must reach the cluster's folder inside
     try:
         cluster = start_recovered_cluster(
             base_dest,
