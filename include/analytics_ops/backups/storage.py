@@ -258,15 +258,19 @@ def writable_folder(dest: Any) -> Iterator[Path]:
 
 
 @contextmanager
-def readable_folder(src: Any) -> Iterator[Path]:
-    """A local folder with the backup at `src` (downloaded to a temporary folder if remote)."""
+def readable_folder(src: Any, *, single_file: bool = False) -> Iterator[Path]:
+    """A local folder with the backup at `src` (downloaded to a temporary folder if remote); with
+    `single_file`, `src` is one file of a backup and so is what is yielded."""
     local = local_path(src)
     if local is not None:
         yield local
         return
     with tempfile.TemporaryDirectory(prefix="aops-restore-") as tmp:
-        work = Path(tmp) / "backup"
-        download(src, work)
+        work = Path(tmp) / ("file" if single_file else "backup")
+        if single_file:
+            src.fs.get_file(str(src.path), str(work))
+        else:
+            download(src, work)
         yield work
 
 

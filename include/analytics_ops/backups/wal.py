@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +40,7 @@ from analytics_ops.backups.pg_tools import (
     run,
     server_major,
 )
-from analytics_ops.backups.storage import MANIFEST, backup_path, local_path, writable_folder
+from analytics_ops.backups.storage import MANIFEST, backup_path, readable_folder, writable_folder
 
 COVERED = "covered_until.json"
 SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial)?$")
@@ -114,7 +113,9 @@ def take_base_backup(
     with contextlib.ExitStack() as stack:
         incremental = []
         if parent is not None:
-            parent_manifest = stack.enter_context(_local_file(backup_path(parent.location) / "backup_manifest"))
+            parent_manifest = stack.enter_context(
+                readable_folder(backup_path(parent.location) / "backup_manifest", single_file=True)
+            )
             incremental = [f"--incremental={parent_manifest}"]
         folder = stack.enter_context(writable_folder(dest))
         env = stack.enter_context(client_env(target, application_name))
@@ -159,20 +160,6 @@ def take_base_backup(
         }
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return manifest
-
-
-@contextlib.contextmanager
-def _local_file(path: Any) -> Iterator[Path]:
-    """`path` (an ObjectStoragePath) as a local file: itself, or a temporary copy when remote."""
-    local = local_path(path)
-    if local is not None:
-        yield local
-        return
-    with tempfile.TemporaryDirectory(prefix="aops-manifest-") as tmp:
-        copy = Path(tmp) / path.name
-        with path.open("rb") as source, copy.open("wb") as sink:
-            shutil.copyfileobj(source, sink)
-        yield copy
 
 
 def _backup_label(path: Path) -> dict[str, str]:
