@@ -11,7 +11,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import bench_aggregation, bench_archival, bench_backup, bench_cache, bench_mv, bench_under_load
+from bench import (
+    bench_aggregation,
+    bench_archival,
+    bench_backup,
+    bench_cache,
+    bench_mv,
+    bench_pgbackrest,
+    bench_under_load,
+)
 
 GROUPS = {
     "aggregation": bench_aggregation.run,
@@ -20,6 +28,7 @@ GROUPS = {
     "materialized_views": bench_mv.run,
     "backup": bench_backup.run,
     "under_load": bench_under_load.run,
+    "pgbackrest": bench_pgbackrest.run,
 }
 
 

@@ -115,6 +115,8 @@ cmd_install() {
   command -v docker-compose >/dev/null || tools+=(docker-compose)
   # The SFTP server the backup tests write to (tests/conftest.py starts its own sshd, never on port 22).
   [ -x /usr/sbin/sshd ] || tools+=(openssh-server)
+  # pgBackRest, the side-by-side baseline of the backup benchmark (bench/bench_pgbackrest.py).
+  command -v pgbackrest >/dev/null || tools+=(pgbackrest)
   [ ${#missing[@]} -eq 0 ] && [ ${#tools[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     [ ${#tools[@]} -eq 0 ] || log "missing test tools: ${tools[*]}. Install them with:" \
