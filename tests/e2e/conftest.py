@@ -190,7 +190,7 @@ def airflow_stack(test_database: str) -> Iterator[CeleryDeployment]:
     config["dag_defaults"].update({"retries": 1, "retry_delay": "1s", "max_retry_delay": "1s"})
     config["dags"]["deadline_probe"] = {"severity": "P1", "deadline": "5s"}
     config["dags"]["alert_probe"] = {"severity": "P2"}
-    config["backups"].update({"wal_slot": TEST_WAL_SLOT, "dump_jobs": 2})
+    config["backups"].update({"wal_slot": TEST_WAL_SLOT, "dump_jobs": 2, "recovery_root": str(home / "recovery")})
     config_path = home / "analytics_ops.yaml"
     config_path.write_text(yaml.safe_dump(config))
     env = {
