@@ -314,7 +314,9 @@ def test_pitr_dag_recovers_a_new_cluster_to_the_instant_asked_and_leaves_product
     from analytics_ops.backups.jobs import run_wal_fetch
 
     db = backups_under_test
-    root = Path(f"/var/tmp/aops-test-recovery-{uuid.uuid4().hex[:8]}")
+    top = Path(f"/var/tmp/aops-test-recovery-{uuid.uuid4().hex[:8]}")
+    # Deep enough that a Unix socket inside the recovery folder would pass PostgreSQL's 107 bytes.
+    root = top / "a-recovery-root-as-deep-as-a-real-deployments-may-well-be"
     override_config(
         {
             "backups": {"wal_slot": TEST_WAL_SLOT, "lock_wait_timeout": "2s", "recovery_root": str(root)},
@@ -362,5 +364,5 @@ def test_pitr_dag_recovers_a_new_cluster_to_the_instant_asked_and_leaves_product
         pg_ctl = find_binary("pg_ctl", server_major(db), settings.pg_bin_dir)
         for folder in root.glob("pitr-*"):  # what the report's stop_with says, as the operator would
             RecoveredCluster(folder, None, pg_ctl, settings.os_user).stop(remove=True)
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(top, ignore_errors=True)
         db.execute("DROP TABLE IF EXISTS pitr_marks")

@@ -157,7 +157,7 @@ def recover_to_point(
         report["running"] = True
         # It listens on 127.0.0.1 only: connect on that host (or through an SSH tunnel to it).
         report["connect"] = f"on {report['host']}: psql -h 127.0.0.1 -p {cluster.target.port} -d {template.dbname}"
-        report["stop_with"] = f"pg_ctl -D {cluster.data} stop && rm -r {folder}"
+        report["stop_with"] = f"pg_ctl -D {cluster.data} stop && rm -r {folder} {cluster.socket_dir}"
     else:
         cluster.stop(remove=True)
         report["running"] = False

@@ -55,6 +55,16 @@ class RecoveredCluster:
     def log(self) -> Path:
         return self.folder / "server.log"
 
+    @property
+    def socket_dir(self) -> Path:
+        # Not inside `folder`: a Unix socket's path may not exceed 107 bytes, and a recovery folder
+        # under a deep recovery_root would (seen: the cluster refused to start). Short, and
+        # derived from the folder so that whoever stops the cluster finds it.
+        import hashlib
+
+        digest = hashlib.sha256(str(self.folder).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"aops-pg-{digest}"
+
     def stop(self, *, remove: bool) -> None:
         if (self.data / "postmaster.pid").exists():
             subprocess.run(
@@ -64,6 +74,7 @@ class RecoveredCluster:
             )
         if remove:
             shutil.rmtree(self.folder, ignore_errors=True)
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
 def start_recovered_cluster(
@@ -89,7 +100,7 @@ def start_recovered_cluster(
     cluster = RecoveredCluster(
         folder, PgTarget("127.0.0.1", port, template.user, template.dbname, template.password), pg_ctl, settings.os_user
     )
-    data, wal, socket_dir = cluster.data, folder / "wal", folder / "run"
+    data, wal, socket_dir = cluster.data, folder / "wal", cluster.socket_dir
     try:
         chain = base_dest if isinstance(base_dest, list) else [base_dest]
         with contextlib.ExitStack() as stack:
@@ -115,7 +126,8 @@ def start_recovered_cluster(
                     continue
                 # The newest segment may still be partial: recovery reads it under its full name.
                 shutil.copy2(segments / name, wal / name.removesuffix(".partial"))
-        socket_dir.mkdir()
+        socket_dir.mkdir(exist_ok=True)
+        _hand_to(socket_dir, settings.os_user)
         (data / "recovery.signal").touch()
         settings_lines = [
             f"port = {port}",
