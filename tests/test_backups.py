@@ -334,11 +334,16 @@ def test_base_backup_plus_wal_recovers_to_a_point_in_time(backups_under_test):
     assert db.execute(
         "SELECT verified_at IS NOT NULL FROM ops.backups WHERE backup_id = %s", (drill["base_backup"],)
     ).fetchone()[0]
-    # A second run: the base backup is recent and verified, so only WAL is fetched.
+    # A second run: the base backup is recent and verified, so only WAL is fetched; on 17+ an
+    # incremental base backup is taken on top of it as well.
     again = run_base_backup_if_due(
         "base-x", datetime.now(UTC), required=False, dag_id="t", run_id="r", application_name=APP
     )
-    assert not again["taken"]
+    if int(major) // 10000 < 17:
+        assert not again["taken"]
+    else:
+        assert again["taken"] and again["kind"] == "incremental" and again["base_backup"] == "incr-x"
+        assert again["chain"] == ["base-20261123T000000Z", "incr-x"]
 
 
 def stored(*parts: str):
