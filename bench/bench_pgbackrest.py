@@ -201,22 +201,6 @@ def _line(
     }
 
 
-def _wait_answers(target: Any, log: Path, timeout: float = 600) -> None:
-    """Until the cluster at `target` accepts the suite's role and has left recovery."""
-    import psycopg
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with target.connect(autocommit=True, connect_timeout=5) as conn:
-                if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
-                    return
-        except psycopg.OperationalError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{target} did not answer out of recovery within {timeout:.0f}s; see {log}")
-
-
 def _tasks(target: Any) -> int:
     with target.connect() as conn:
         return conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
@@ -331,7 +315,7 @@ def _measure(
     from airflow.sdk import ObjectStoragePath
 
     from analytics_ops.backups.full import take_full_backup, verify_full_backup
-    from analytics_ops.backups.recovery import free_port, start_recovered_cluster
+    from analytics_ops.backups.recovery import free_port, start_recovered_cluster, wait_promoted
     from analytics_ops.backups.storage import local_path
     from analytics_ops.backups.wal import fetch_wal, slot_state, take_base_backup
 
@@ -457,7 +441,7 @@ def _measure(
         # archive into the primary's stanza.
         restored.configure(["archive_mode = off", "shared_buffers = 128MB"])
         restored.start()
-        _wait_answers(restored_target, restored.log)
+        wait_promoted(restored_target, restored.log, timeout=600)  # the suite's own wait, for pgBackRest's restore too
 
     p_time, _ = _timed(pgbr_restore, checkpoint)
     if _tasks(restored_target) != expected_tasks:

@@ -153,7 +153,7 @@ def start_recovered_cluster(
         )
         if started.returncode != 0:
             raise RecoveryFailed(f"the recovered cluster did not start: {_tail(cluster.log)}")
-        _wait_promoted(cluster.target, cluster.log)
+        wait_promoted(cluster.target, cluster.log)
     except BaseException:
         cluster.stop(remove=True)
         raise
@@ -210,7 +210,8 @@ def _tail(log: Path) -> str:
         return "(no server log)"
 
 
-def _wait_promoted(target: PgTarget, log: Path, timeout: float = 300) -> None:
+def wait_promoted(target: PgTarget, log: Path, timeout: float = 300) -> None:
+    """Until the cluster at `target` accepts the role and has left recovery; RecoveryFailed with its log."""
     import psycopg
 
     deadline = time.monotonic() + timeout
