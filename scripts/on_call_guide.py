@@ -40,6 +40,14 @@ def dag_docs() -> list[tuple[str, str, str]]:
     return found
 
 
+def escalation(config) -> str:
+    """How a failing DAG escalates: the evaluator's rule on the dag_failing check, if any."""
+    rule = next((r for r in config.alerting.rules if r.check == "dag_failing" and r.above is not None), None)
+    if rule is None:
+        return "not escalated: no rule on `dag_failing` in `alerting.rules`"
+    return f"one higher when still failing {int(rule.above // 60)} min after the first failure: `{rule.name}`"
+
+
 def generated() -> str:
     config = load_config()
     parts = [BEGIN, ""]
@@ -50,8 +58,7 @@ def generated() -> str:
         parts += [
             f"### `{dag_id}`: {title}",
             "",
-            f"Severity **{severity}** (escalates to a higher one after "
-            f"{config.alerting.escalate_after_failed_runs} failed runs in a row); deadline {minutes} min "
+            f"Severity **{severity}** ({escalation(config)}); deadline {minutes} min "
             f"after the run is queued. The DAG's full runbook is its documentation in the UI.",
             "",
             section,

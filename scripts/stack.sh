@@ -315,6 +315,8 @@ export AOPS_LOCAL_SLACK_TOKEN='$token'
 [ -n "\${AIRFLOW_CONN_ANALYTICS_DB:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB='{"conn_type": "postgres", "host": "127.0.0.1", "port": $PG_PORT, "login": "$OPS_ROLE", "password": "$pw", "schema": "$PG_DB"}'
 [ -n "\${AIRFLOW_CONN_ANALYTICS_DB_REPLICA:-}" ] || export AIRFLOW_CONN_ANALYTICS_DB_REPLICA='{"conn_type": "postgres", "host": "127.0.0.1", "port": $REPLICA_PORT, "login": "$OPS_ROLE", "password": "$pw", "schema": "$PG_DB"}'
 [ -n "\${AIRFLOW_CONN_SLACK_OPS:-}" ] || export AIRFLOW_CONN_SLACK_OPS='{"conn_type": "slackwebhook", "password": "http://127.0.0.1:$SLACK_PORT/services/$token"}'
+# The paging channel (P0/P1 routes): the same stand-in, another path, so messages show which channel got them.
+[ -n "\${AIRFLOW_CONN_SLACK_ONCALL:-}" ] || export AIRFLOW_CONN_SLACK_ONCALL='{"conn_type": "slackwebhook", "password": "http://127.0.0.1:$SLACK_PORT/services/oncall/$token"}'
 [ -n "\${AIRFLOW_CONN_ANALYTICS_REDIS:-}" ] || export AIRFLOW_CONN_ANALYTICS_REDIS='{"conn_type": "redis", "host": "127.0.0.1", "port": $REDIS_PORT, "extra": {"db": 0}}'
 EOF
 }

@@ -100,6 +100,9 @@ TEST_WAL_SLOT = "aops_test_backup_wal"
 SLACK = Receiver().start()
 SLACK_TOKEN = "T0TEST/B0TEST/" + secrets.token_hex(12)
 os.environ["AIRFLOW_CONN_SLACK_OPS"] = json.dumps({"conn_type": "slackwebhook", "password": SLACK.url(SLACK_TOKEN)})
+# The paging channel of the shipped routes (P0/P1): the same receiver, another webhook path.
+ONCALL_TOKEN = "T0TEST/B0ONCALL/" + secrets.token_hex(12)
+os.environ["AIRFLOW_CONN_SLACK_ONCALL"] = json.dumps({"conn_type": "slackwebhook", "password": SLACK.url(ONCALL_TOKEN)})
 
 
 def admin_connect(dbname: str = "postgres", port: int = PG_PORT) -> Any:

@@ -67,13 +67,13 @@ def test_deadline_text_says_dag_run_deadline_and_lateness():
 
 @pytest.fixture
 def probe(tmp_path, monkeypatch):
-    """The alert_probe DAG under a config with quick retries, P2 severity and escalation after 2."""
+    """The alert_probe DAG under a config with quick retries, P2 severity, P0/P1 on another connection."""
     config = tmp_path / "ops.yaml"
     config.write_text(
         "airflow:\n  base_url: http://airflow.example:8080\n"
         "dag_defaults:\n  retries: 1\n  retry_delay: 1s\n  max_retry_delay: 1s\n"
         "dags:\n  alert_probe:\n    severity: P2\n"
-        "alerting:\n  escalate_after_failed_runs: 2\n  routes:\n"
+        "alerting:\n  routes:\n"
         "    P0: {connection: slack_oncall, mention: '<!here>'}\n"
         "    P1: {connection: slack_oncall, mention: '<!here>'}\n"
         "    P2: {connection: slack_ops}\n"
@@ -95,7 +95,7 @@ def probe(tmp_path, monkeypatch):
     return parse
 
 
-def test_retry_warns_quietly_final_failure_alerts_and_a_streak_escalates(probe, slack, db):
+def test_retry_warns_quietly_final_failure_alerts_and_counts_the_streak(probe, slack, db):
     db.execute("DELETE FROM ops.dag_run_outcomes WHERE dag_id = 'alert_probe'")
 
     first = test_run(probe())
@@ -124,10 +124,11 @@ def test_retry_warns_quietly_final_failure_alerts_and_a_streak_escalates(probe, 
     slack.clear()
     second = test_run(probe())
     assert second.state == "failed"
-    escalated = slack.texts()[-1]
-    assert escalated.startswith("<!here> :red_circle: *[P1] alert_probe.break_things failed* (escalated from P2")
-    assert "*Failed runs in a row:* 2" in escalated
-    assert slack.messages[-1]["path"] == f"/services/{ONCALL_TOKEN}"  # P1 goes to the on-call channel
+    again = slack.texts()[-1]
+    # Escalation is by time (the evaluator's dag_still_failing), not by a count of runs.
+    assert again.startswith(":large_orange_circle: *[P2] alert_probe.break_things failed*")
+    assert "*Failed runs in a row:* 2" in again and "escalated" not in again
+    assert slack.messages[-1]["path"] == f"/services/{SLACK_TOKEN}"
 
     slack.clear()
     assert test_run(probe(), run_conf={"succeed": True}).state == "success"
@@ -141,3 +142,19 @@ def test_retry_warns_quietly_final_failure_alerts_and_a_streak_escalates(probe, 
     assert "could not reach" in sent
     assert PG_PASSWORD not in sent
     assert SLACK_TOKEN not in sent
+
+
+def test_a_dag_that_alerts_every_nth_failed_run_stays_quiet_in_between(probe, slack, db, monkeypatch, tmp_path):
+    """`failed_run_alert_every: 2`: the 1st and 3rd failed runs in a row alert, the 2nd is quiet."""
+    import os
+
+    config = Path(os.environ["ANALYTICS_OPS_CONFIG"])
+    config.write_text(config.read_text().replace("severity: P2\n", "severity: P2\n    failed_run_alert_every: 2\n", 1))
+    db.execute("DELETE FROM ops.dag_run_outcomes WHERE dag_id = 'alert_probe'")
+    failures = []
+    for _ in range(3):
+        slack.clear()
+        assert test_run(probe()).state == "failed"
+        failures.append([t for t in slack.texts() if "failed*" in t and ":warning:" not in t])
+    assert [len(f) for f in failures] == [1, 0, 1]
+    assert "*Failed runs in a row:* 3" in failures[2][0]

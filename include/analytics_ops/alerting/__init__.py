@@ -1,9 +1,18 @@
-"""Alerting: what the suite tells Slack when a task fails, retries or a run misses its deadline.
+"""Alerting: what the suite tells Slack, and when.
 
-- `messages`: severities, routes, escalation, and the text of each alert (no Slack client);
-- `outcomes`: each run's outcome in `ops.dag_run_outcomes` and the failure streak that escalates;
-- `slack`: the notifiers that send, on the Slack provider's `SlackWebhookNotifier`;
+Task alerts (a task fails, retries, a run misses its deadline):
+- `messages`: severities, routes, and the text of each alert (no Slack client);
+- `outcomes`: each run's outcome in `ops.dag_run_outcomes` and the failed runs in a row;
+- `slack`: the notifiers that send, on the Slack provider's `SlackWebhookNotifier`, and `post`;
 - `callbacks`: the functions every DAG names through `core.dag_defaults`.
 
-Imports go one way (callbacks -> slack -> outcomes -> messages -> core); see docs/alerting.md.
+Continuous alerts (analytics_alert_evaluator, every minute):
+- `rules`: the config's ops rules applied to checks of the check framework (`health.framework`);
+- `checks`: the checks only the evaluator runs (`dag_failing`, `alert_rule_failures`);
+- `product_rules`: runbook 004's `analytics_alert_rules`, validated and measured;
+- `state`: pending/firing/resolved and what to send, pure functions of (alerts, verdicts, now);
+- `store`: `ops.alerts`, or an Airflow Variable while the primary does not answer;
+- `evaluator`: one evaluation; `tasks`: its task body.
+
+See docs/alerting.md.
 """

@@ -3,15 +3,14 @@
 Severities follow runbook 001: P0 critical … P3 low. Each DAG's severity comes from config. Routing:
 `alerting.routes[severity]` names the Slack webhook connection and who to mention.
 
-Escalation, as runbook 000 asks ("if alerts remain firing after 30 minutes, page"):
+Task alerts:
 - a task going into its first retry posts one quiet warning (no mention); later retries post nothing;
-- a task's final failure alerts at the DAG's severity;
-- when the DAG's runs have failed `alerting.escalate_after_failed_runs` times in a row, the alert
-  goes one severity higher.
-
-"Failed N runs in a row" is known from `ops.dag_run_outcomes`, written by these callbacks (a final
-task failure marks the run failed; the DAG's success callback marks it succeeded), because task code
-must not read Airflow's metadata database.
+- a task's final failure alerts at the DAG's severity, showing the failed runs in a row (from
+  `ops.dag_run_outcomes`, written by these callbacks, because task code must not read Airflow's
+  metadata database);
+- escalation is by elapsed time, as runbook 000 asks ("if alerts remain firing after 30 minutes,
+  page"): the continuous evaluator's `dag_still_failing` rule sends a DAG failing for 30 minutes one
+  severity up. Its own alerts (`continuous_alert_text`) escalate the same way.
 
 This module builds messages and decides routes without importing Slack's client; `outcomes` keeps the
 failure streaks, `slack` sends (notifiers built on the Slack provider's `SlackWebhookNotifier`) and
@@ -24,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 from analytics_ops.core.config import Route, SuiteConfig, load_config
@@ -109,11 +109,6 @@ def task_alert_text(alert: TaskAlert, route: Route) -> str:
         head = f"{_ICONS[alert.severity]} *[{alert.severity}] {alert.dag_id}.{task} failed*"
         if route.mention:
             head = f"{route.mention} {head}"
-        if alert.severity != alert.base_severity:
-            head += (
-                f" (escalated from {alert.base_severity}: {alert.failed_streak} failed runs in a row, "
-                "no success in between)"
-            )
     lines = [
         head,
         f"*Run:* `{alert.run_id}`  *Logical date:* {when}",
@@ -156,3 +151,56 @@ def deadline_text(
             "delays what depends on it.",
         ]
     )
+
+
+# --- the continuous evaluator's notifications ------------------------------------------------------
+
+_HEADS = {
+    "firing": "FIRING",
+    "reminder": "STILL FIRING",
+    "escalation": "ESCALATED",
+    "resolved": "RESOLVED",
+}
+
+
+def _since(moment: datetime | None, now: datetime) -> str:
+    from analytics_ops.health.framework import human_duration
+
+    if moment is None:
+        return "unknown"
+    return f"{moment.isoformat(timespec='seconds')} ({human_duration((now - moment).total_seconds())} ago)"
+
+
+def continuous_alert_text(note: Any, route: Route, now: datetime, ops_page_url: str) -> str:
+    """The Slack text of one notification of the evaluator (`state.Notification`)."""
+    from analytics_ops.health.framework import human_duration
+
+    alert = note.alert
+    labels = ", ".join(f"{key}={value}" for key, value in sorted(alert.labels.items()))
+    name = f"{alert.rule}{{{labels}}}" if labels else alert.rule
+    if note.kind == "resolved":
+        began = alert.firing_since or alert.active_since
+        lasted = human_duration(((alert.resolved_at or now) - began).total_seconds())
+        return "\n".join(
+            [
+                f":white_check_mark: *[{note.severity}] RESOLVED: {name}* after {lasted}",
+                f"*What it was:* {alert.summary}",
+                f"*Now:* {alert.value}",
+                f"<{ops_page_url}|Ops page>",
+            ]
+        )
+    head = f"{_ICONS[note.severity]} *[{note.severity}] {_HEADS[note.kind]}: {name}*"
+    if note.kind == "escalation":
+        head += f" (escalated from {alert.severity}: unresolved since {_since(alert.firing_since, now)})"
+    if route.mention and note.kind in ("firing", "escalation"):
+        head = f"{route.mention} {head}"
+    lines = [
+        head,
+        f"*What:* {alert.summary}",
+        f"*Measured:* {alert.value} (condition: {alert.threshold})",
+        f"*Firing since:* {_since(alert.firing_since, now)}",
+    ]
+    if alert.detail:
+        lines.append(f"*Detail:* {alert.detail}")
+    lines += [f"*What to do:* {alert.advice}", f"<{ops_page_url}|Ops page: every alert firing now>"]
+    return "\n".join(lines)

@@ -1,8 +1,9 @@
 """Failure streaks: each run's outcome in `ops.dag_run_outcomes`, and the facts of a failing task.
 
-"Failed N runs in a row" decides escalation; task code must not read Airflow's metadata database, so
-the callbacks write every outcome here (a final task failure marks the run failed; the DAG's success
-callback marks it succeeded).
+Task code must not read Airflow's metadata database, so the callbacks write every outcome here (a
+final task failure marks the run failed; the DAG's success callback marks it succeeded). The alert
+shows the failed runs in a row; the evaluator's `dag_failing` check reads the same rows to escalate a
+DAG still failing after a time (`dag_still_failing`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from analytics_ops.alerting.messages import TaskAlert, escalate, runbook_hint, runbook_url, task_log_url
+from analytics_ops.alerting.messages import TaskAlert, runbook_hint, runbook_url, task_log_url
 from analytics_ops.core.config import SuiteConfig, load_config
 from analytics_ops.core.errors import error_first_line
 from analytics_ops.core.redaction import redact, suite_secrets
@@ -58,9 +59,8 @@ def build_task_alert(kind: str, context: dict[str, Any], config: SuiteConfig | N
     if kind == "failure" and isinstance(context.get("exception"), ParamsRefused):
         kind = "refused"
     if kind == "failure":
+        # Escalation is by elapsed time, not by a count of runs: the evaluator's dag_still_failing rule.
         streak = record_outcome(dag_id, run_id, "failed", config)
-        if streak is not None and streak >= config.alerting.escalate_after_failed_runs:
-            severity = escalate(base)
     secrets = suite_secrets(config)
     map_index = getattr(ti, "map_index", -1)
     map_index = -1 if map_index is None else map_index

@@ -12,13 +12,32 @@ from typing import Any
 
 from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
 
-from analytics_ops.alerting.messages import deadline_text, route_for, task_alert_text
+from analytics_ops.alerting.messages import TaskAlert, deadline_text, route_for, task_alert_text
 from analytics_ops.alerting.outcomes import build_task_alert
-from analytics_ops.core.config import load_config
+from analytics_ops.core.config import SuiteConfig, load_config
+
+SLACK_TIMEOUT_SECONDS = 10  # a message that Slack does not take in this long is retried by whoever sent it
+
+
+def post(conn_id: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+    """One message to the Slack webhook of connection `conn_id` (text, and Block Kit blocks if given)."""
+    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+    if blocks is None:
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]
+    SlackWebhookHook(slack_webhook_conn_id=conn_id, timeout=SLACK_TIMEOUT_SECONDS).send(text=text, blocks=blocks)
+
+
+def should_send(alert: TaskAlert, config: SuiteConfig) -> bool:
+    """A failed run alerts when it is the 1st, (1+n)th, ... in a row (`failed_run_alert_every`: n)."""
+    every = config.dag(alert.dag_id).failed_run_alert_every
+    if alert.kind != "failure" or every == 1 or alert.failed_streak is None:
+        return True
+    return (alert.failed_streak - 1) % every == 0
 
 
 class TaskAlertNotifier(SlackWebhookNotifier):
-    """A task's first-retry warning or final-failure alert, routed by the DAG's (escalated) severity."""
+    """A task's first-retry warning or final-failure alert, routed by the DAG's severity."""
 
     template_fields = ()
 
@@ -29,6 +48,10 @@ class TaskAlertNotifier(SlackWebhookNotifier):
     def notify(self, context: Any) -> None:
         config = load_config()
         alert = build_task_alert(self.kind, context, config)
+        if not should_send(alert, config):
+            print(f"failure alert not sent: failed run {alert.failed_streak} in a row, alerts every "
+                  f"{config.dag(alert.dag_id).failed_run_alert_every}")  # fmt: skip
+            return
         # A retry warning or a refused run never pages: lowest severity's route, no mention.
         route = route_for(alert.severity if alert.kind == "failure" else "P3", config)
         self.slack_webhook_conn_id = route.connection

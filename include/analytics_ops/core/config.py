@@ -61,6 +61,8 @@ from analytics_ops.core.settings_suite import (  # noqa: F401 (re-exported)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "analytics_ops.yaml"
+# Where the API server mounts the Ops page (ops_page.app); alert messages link to it.
+OPS_PAGE_PATH = "/analytics-ops"
 
 
 class ConfigError(ValueError):

@@ -23,3 +23,7 @@ def error_first_line(exception: BaseException | str | None) -> str:
         return f"{type(exception).__name__}: {first}" if first else type(exception).__name__
     text = str(exception).strip()
     return text.splitlines()[0] if text else "(empty error)"
+
+
+class ServerUnreachable(ConnectionError):
+    """A server that already refused a connection in this run: not asked again (its check is unmeasurable)."""

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from analytics_ops.core.config_types import Duration, Severity, _Strict
+from analytics_ops.core.settings_alerts import AlertRule, EvaluatorSettings, Silence
 
 
 class AirflowSettings(_Strict):
@@ -66,6 +67,9 @@ class DagSettings(_Strict):
     """Overrides `dag_defaults.retry_delay` for this DAG."""
     max_retry_delay: Duration | None = None
     """Overrides `dag_defaults.max_retry_delay` for this DAG."""
+    failed_run_alert_every: int = Field(1, ge=1, le=1440)
+    """A failed run alerts when it is the 1st, the (1+n)th, the (1+2n)th ... failed run in a row: 1 alerts every failed
+    run; a DAG that runs every minute sets more, so a broken one reminds instead of paging every minute."""
 
 
 class Route(_Strict):
@@ -79,8 +83,8 @@ class Route(_Strict):
 
 def _default_routes() -> dict[str, Route]:
     return {
-        "P0": Route(connection="slack_ops", mention="<!here>"),
-        "P1": Route(connection="slack_ops", mention="<!here>"),
+        "P0": Route(connection="slack_oncall", mention="<!here>"),
+        "P1": Route(connection="slack_oncall", mention="<!here>"),
         "P2": Route(connection="slack_ops"),
         "P3": Route(connection="slack_ops"),
     }
@@ -88,22 +92,39 @@ def _default_routes() -> dict[str, Route]:
 
 class AlertingSettings(_Strict):
     routes: dict[Severity, Route] = Field(default_factory=_default_routes)
-    """Each severity: the Slack webhook connection to post to, and who to mention (empty: nobody)."""
-    escalate_after_failed_runs: int = Field(2, ge=1, le=100)
-    """A DAG whose runs have failed this many times in a row (with no success between) alerts one severity higher:
-    runbook 000's "if alerts remain firing after 30 minutes, page"."""
+    """Each severity: the Slack webhook connection to post to, and who to mention (empty: nobody). Escalation sends one
+    severity up, so P0/P1 on the paging channel and P2/P3 on the team's makes an escalated P2 page."""
     warn_on_first_retry: bool = True
     """A task going into its first retry posts one quiet warning (team channel, no mention); later retries post
     nothing. The final failure always alerts."""
     bookkeeping_timeout: Duration = timedelta(seconds=5)
-    """Bookkeeping of run outcomes (for the streak above) gives up after this long, so an unreachable database never
+    """Bookkeeping of run outcomes (failed runs in a row) gives up after this long, so an unreachable database never
     holds back the alert about it."""
+    evaluator: EvaluatorSettings = EvaluatorSettings()
+    """The continuous evaluator (analytics_alert_evaluator, every minute): its timeouts, and whether it reads the
+    product rules of `analytics_alert_rules`."""
+    escalate_after: Duration = timedelta(minutes=30)
+    """A firing alert still unresolved after this is sent again one severity up (runbook 000: "if alerts remain firing
+    after 30 minutes, page"); a rule may set its own."""
+    repeat_interval: Duration = timedelta(hours=4)
+    """A firing alert is sent again (a reminder) this long after its last notification."""
+    keep_firing_for: Duration = timedelta(minutes=5)
+    """A firing alert resolves only once its condition has been false this long, so a flapping condition sends one
+    firing and one resolved message, not one per flap."""
+    rules: list[AlertRule] = Field(default_factory=list)
+    """The ops rules the evaluator applies every minute: runbooks 000-004's thresholds."""
+    silences: list[Silence] = Field(default_factory=list)
+    """Maintenance windows muting matching alerts until their end."""
 
     @model_validator(mode="after")
     def _every_severity_routed(self) -> AlertingSettings:
         missing = sorted({"P0", "P1", "P2", "P3"} - set(self.routes))
         if missing:
             raise ValueError(f"routes: no route for severity {', '.join(missing)}")
+        names = [rule.name for rule in self.rules]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"rules: two rules are named {', '.join(twice)}")
         return self
 
 

@@ -28,6 +28,7 @@ from analytics_ops.core.config import SuiteConfig, load_config
 log = logging.getLogger(__name__)
 
 OK, WARN, CRITICAL = "ok", "warn", "critical"
+UNMEASURED = "could not measure"  # the value of the one result of a check that raised
 STATUS_RANK = {OK: 0, WARN: 1, CRITICAL: 2}
 RESULTS_KEY = "health_results"
 
@@ -66,20 +67,38 @@ class CheckContext:
     task_id: str
     as_of: datetime  # the run's logical date: "yesterday" is the day before it
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    statement_timeout: timedelta | None = None  # default: health_check.statement_timeout
+    connect_timeout: int = 10
+    # Servers that refused a connection in this context: the next check of the same server fails at
+    # once instead of waiting out connect_timeout again (the evaluator runs many checks in one task).
+    unreachable: dict[str, str] = field(default_factory=dict)
 
     @contextmanager
     def primary(self, conn_id: str | None = None) -> Iterator[Any]:
+        from contextlib import ExitStack
+
         from analytics_ops.core.db import connect
+        from analytics_ops.core.errors import ServerUnreachable, error_first_line
         from analytics_ops.core.tasks import session_name
 
-        timeout = self.config.health_check.statement_timeout
-        with connect(
-            conn_id or self.config.connections.primary,
-            application_name=session_name(self.task_id, self.dag_id),
-            statement_timeout=timeout,
-            lock_timeout=min(timeout, self.config.database.lock_timeout),
-            connect_timeout=10,
-        ) as conn:
+        conn_id = conn_id or self.config.connections.primary
+        if conn_id in self.unreachable:
+            raise ServerUnreachable(f"{conn_id} did not answer earlier in this run: {self.unreachable[conn_id]}")
+        timeout = self.statement_timeout or self.config.health_check.statement_timeout
+        with ExitStack() as stack:
+            try:
+                conn = stack.enter_context(
+                    connect(
+                        conn_id,
+                        application_name=session_name(self.task_id, self.dag_id),
+                        statement_timeout=timeout,
+                        lock_timeout=min(timeout, self.config.database.lock_timeout),
+                        connect_timeout=self.connect_timeout,
+                    )
+                )
+            except Exception as exc:
+                self.unreachable[conn_id] = error_first_line(exc)
+                raise
             yield conn
 
     def redis(self) -> Any:
@@ -140,17 +159,24 @@ def human_timedelta(value: timedelta) -> str:
 # --- running a check as a task ---------------------------------------------------------------------
 
 
-def evaluate(check: Check, ctx: CheckContext) -> list[CheckResult]:
-    """The check's results; a check that cannot measure is one critical result saying why."""
+def evaluate(check: Check, ctx: CheckContext, *, quiet: bool = False) -> list[CheckResult]:
+    """The check's results; a check that cannot measure is one critical result saying why.
+
+    `quiet`: log that as a warning without the traceback (the evaluator, where a server being down
+    is what a rule reports, not an error of the run).
+    """
     from analytics_ops.core.errors import error_first_line
     from analytics_ops.core.redaction import redact, suite_secrets
 
     try:
         results = check.measure(ctx)
     except Exception as exc:  # not swallowed: it becomes a critical result and fails the task
-        log.exception("%s could not measure", check.name)
         error = redact(error_first_line(exc), suite_secrets(ctx.config))
-        return [CheckResult(check.name, CRITICAL, "could not measure", "must be measurable", None, error)]
+        if quiet:
+            log.warning("%s could not measure: %s", check.name, error)
+        else:
+            log.exception("%s could not measure", check.name)
+        return [CheckResult(check.name, CRITICAL, UNMEASURED, "must be measurable", None, error)]
     for result in results:
         if result.check_name != check.name and not result.check_name.startswith(check.name + ":"):
             raise ValueError(f"{check.task_id} returned {result.check_name!r}, not named after {check.name!r}")

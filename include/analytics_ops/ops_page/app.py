@@ -22,7 +22,9 @@ from urllib.parse import urlparse
 from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 
-URL_PREFIX = "/analytics-ops"
+from analytics_ops.core.config import OPS_PAGE_PATH
+
+URL_PREFIX = OPS_PAGE_PATH
 PAGE_TITLE = "Analytics Ops"
 TEMPLATE = Path(__file__).with_name("ops_page.html")
 

@@ -1,0 +1,34 @@
+"""Task bodies of analytics_alert_evaluator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def evaluate_alert_rules() -> dict[str, Any]:
+    """Measure every continuous rule, advance each alert (pending, firing, resolved), send what is due."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from analytics_ops.alerting.evaluator import evaluate, undelivered_on_suite_routes
+    from analytics_ops.core import tasks
+    from analytics_ops.core.config import load_config
+
+    config = load_config()
+    context = tasks._context()
+    ti = context["ti"]
+    # The run's scheduled minute, not the clock: every timing rule (pending_for, escalation, repeats)
+    # counts whole minutes between runs, whenever a worker got to them.
+    evaluation = evaluate(config, tasks.run_date(), dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id)
+    summary = evaluation.summary()
+    print(
+        f"evaluated {evaluation.rules} rule(s) at {summary['now']} in {summary['duration_ms']} ms "
+        f"(state on the {evaluation.store}): {len(evaluation.firing)} firing, {len(evaluation.pending)} pending"
+    )
+    for kind in ("firing", "pending", "sent", "undelivered", "rule_failures"):
+        for line in summary[kind]:
+            print(f"  {kind}: {line}")
+    lost = undelivered_on_suite_routes(evaluation, config)
+    if lost:
+        # The state is saved: the next minute sends them again. Failing shows it in the UI meanwhile.
+        raise AirflowFailException(f"{len(lost)} notification(s) not delivered, retried next minute: {lost[0]}")
+    return summary
