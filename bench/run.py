@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import (
     bench_aggregation,
+    bench_alerts,
     bench_archival,
     bench_backup,
     bench_cache,
@@ -29,6 +30,7 @@ GROUPS = {
     "backup": bench_backup.run,
     "under_load": bench_under_load.run,
     "pgbackrest": bench_pgbackrest.run,
+    "alerts": bench_alerts.run,
 }
 
 

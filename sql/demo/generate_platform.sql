@@ -37,8 +37,11 @@ FROM
     ) AS h
 CROSS JOIN generate_series(1, 20) AS m;
 
-INSERT INTO analytics_alert_rules (name, metric, threshold)
-VALUES ('txn_volume_drop', 'txn_count', 100), ('txn_amount_spike', 'amount_total', 100000)
+-- Runbook 004's product rules, as the evaluator reads them: a metric over its window, a comparator.
+INSERT INTO analytics_alert_rules (name, metric, threshold, window_minutes, comparator, severity)
+VALUES
+('txn_volume_drop', 'tx_count', 100, 60, '<', 'P2'),
+('txn_amount_spike', 'gross_volume_local', 100000, 60, '>', 'P1')
 ON CONFLICT (name) DO NOTHING;
 
 INSERT INTO analytics_alerts (rule_id, status, created_at, resolved_at)

@@ -41,3 +41,47 @@ def test_a_failing_task_alerts_and_no_secret_reaches_the_worker_logs(airflow_sta
         assert SLACK_TOKEN not in content, f"webhook token in {path}"
     for message in slack.messages:
         assert PG_PASSWORD not in str(message["payload"]) and SLACK_TOKEN not in str(message["payload"])
+
+
+def _seconds(start: str | None, end: str | None) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def test_the_alert_evaluator_runs_on_the_real_scheduler_and_what_airflow_adds(airflow_stack, capsys):
+    """Three runs of analytics_alert_evaluator one after another on the CeleryExecutor: each succeeds,
+    and its times are printed (docs/benchmarks.md): queued to finished, the task, the evaluation."""
+    import time
+
+    dag_id, task_id = "analytics_alert_evaluator", "evaluate_alert_rules"
+    airflow_stack.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+    rows = []
+    for _ in range(3):
+        run_id = airflow_stack.trigger(dag_id)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            run = airflow_stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+            if run["state"] in ("success", "failed"):
+                break
+            time.sleep(0.5)
+        assert run["state"] == "success", f"{run_id}: {run['state']}\n{airflow_stack.log_tail()}"
+        ti = airflow_stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+        xcom = airflow_stack.api(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+        )
+        value = xcom["value"]
+        if isinstance(value, str):  # the API may return the XCom serialized
+            import json
+
+            value = json.loads(value)
+        evaluation_ms = value["duration_ms"]
+        rows.append((_seconds(run["queued_at"], run["end_date"]), _seconds(ti["start_date"], ti["end_date"]),
+                     evaluation_ms))  # fmt: skip
+    airflow_stack.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": True})
+    with capsys.disabled():
+        print("\nanalytics_alert_evaluator on the CeleryExecutor (queued to finished / task / evaluation):")
+        for run_s, task_s, eval_ms in rows:
+            print(f"  {run_s:.1f} s / {task_s:.1f} s / {eval_ms:.0f} ms")
+    for run_s, task_s, eval_ms in rows:
+        assert eval_ms / 1000 <= task_s <= run_s  # the evaluation inside its task inside its run
