@@ -94,6 +94,13 @@ CASES: dict[str, tuple[Callable[..., Any], dict, dict, set[str], str]] = {
         {"fail_stuck_jobs"},
         "lock timeout",
     ),
+    "analytics_alert_evaluator": (
+        lambda db, tmp: table_locked("ops.alerts"),
+        {"dags": {"analytics_alert_evaluator": {"retries": 0}}},
+        {},
+        {"evaluate_alert_rules"},
+        "lock timeout",
+    ),
     "analytics_weekly_review": (
         lambda db, tmp: nothing(),
         {"health_check": {"statement_timeout": "1ms"}},

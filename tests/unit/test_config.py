@@ -65,3 +65,54 @@ def test_the_environment_points_at_another_file(tmp_path, monkeypatch):
     monkeypatch.setenv("ANALYTICS_OPS_CONFIG", str(tmp_path / "missing.yaml"))
     with pytest.raises(ConfigError, match="cannot be read"):
         load_config()
+
+
+RULE = "alerting:\n  rules:\n    - {name: r, check: staging_backlog, severity: P2, summary: s, advice: a, %s}\n"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ("above: 1, below: 2", "give exactly one of when, above, below (got ['above', 'below'])"),
+        ("severity: dag+1, above: 1", "severity dag+1 is only for rules on the dag_failing check"),
+        ("when: sometimes", "alerting.rules.0.when"),
+        ("above: 5 parsecs", "alerting.rules.0.above"),
+        ("above: 1, pending_for: soon", "alerting.rules.0.pending_for"),
+    ],
+)
+def test_alert_rule_mistakes_fail_naming_the_rule(fields, message):
+    text = RULE % fields
+    if "severity: dag+1" in fields:
+        text = text.replace("severity: P2, ", "")
+    with pytest.raises(ConfigError) as raised:
+        parse(text)
+    assert message in str(raised.value)
+
+
+def test_alert_rules_thresholds_read_durations_as_seconds_and_names_are_unique():
+    config = parse(RULE % "above: 30m")
+    assert config.alerting.rules[0].above == 1800
+    with pytest.raises(ConfigError, match="two rules are named r"):
+        parse(RULE % "above: 1" + "    - {name: r, check: x, when: critical, severity: P1, summary: s, advice: a}\n")
+
+
+def test_a_silence_needs_a_time_zone_and_an_end_after_its_start():
+    base = "alerting:\n  silences:\n    - {name: m, rule: '*', %s}\n"
+    with pytest.raises(ConfigError, match="ends_at needs a time zone"):
+        parse(base % "ends_at: '2026-12-06T02:00:00'")
+    with pytest.raises(ConfigError, match="ends_at must come after starts_at"):
+        parse(base % "starts_at: '2026-12-06T02:00:00+00:00', ends_at: '2026-12-06T01:00:00+00:00'")
+
+
+def test_a_rule_on_a_check_that_does_not_exist_fails_the_evaluators_parse():
+    from analytics_ops.alerting.rules import validate_rules
+
+    validate_rules(parse(SHIPPED))  # the shipped rules name real checks
+    with pytest.raises(ValueError, match=r"unknown check in r \(check 'no_such_check'\)"):
+        validate_rules(parse(RULE.replace("staging_backlog", "no_such_check") % "above: 1"))
+
+
+def test_every_shipped_alert_rule_is_in_the_evaluators_documentation():
+    doc = (DEFAULT_CONFIG_PATH.parents[1] / "dags" / "analytics_alert_evaluator.py").read_text()
+    for rule in parse(SHIPPED).alerting.rules:
+        assert f"| `{rule.name}` |" in doc, f"{rule.name} is not in the rule table of analytics_alert_evaluator"
