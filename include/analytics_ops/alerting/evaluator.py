@@ -133,13 +133,8 @@ def evaluate(
     reach Airflow's Variables; a caller outside a task (a benchmark) passes False and then an
     unreachable primary fails the evaluation.
     """
-    from analytics_ops.alerting import store
-    from analytics_ops.alerting.product_rules import RuleFailure, product_verdicts
-    from analytics_ops.alerting.rules import ops_verdicts
-    from analytics_ops.core.errors import error_first_line
     from analytics_ops.health.framework import CheckContext
 
-    started = time.perf_counter()
     settings = config.alerting.evaluator
     ctx = CheckContext(
         config=config,
@@ -150,7 +145,22 @@ def evaluate(
         checked_at=now,
         statement_timeout=settings.statement_timeout,
         connect_timeout=max(1, int(settings.connect_timeout.total_seconds())),
+        keep_sessions=True,
     )
+    try:
+        return _evaluate(ctx, config, now, use_fallback)
+    finally:
+        ctx.close_sessions()
+
+
+def _evaluate(ctx: Any, config: SuiteConfig, now: datetime, use_fallback: bool) -> Evaluation:
+    from analytics_ops.alerting import store
+    from analytics_ops.alerting.product_rules import RuleFailure, product_verdicts
+    from analytics_ops.alerting.rules import ops_verdicts
+    from analytics_ops.core.errors import error_first_line
+
+    started = time.perf_counter()
+    settings = config.alerting.evaluator
     evaluation = Evaluation(now=now)
     product: list[RuleVerdict] | None = [] if not settings.product_rules else None
     failures: list[RuleFailure] = []

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -72,34 +72,57 @@ class CheckContext:
     # Servers that refused a connection in this context: the next check of the same server fails at
     # once instead of waiting out connect_timeout again (the evaluator runs many checks in one task).
     unreachable: dict[str, str] = field(default_factory=dict)
+    # keep_sessions: one session per server for the whole context, each use its own transaction
+    # (the evaluator runs a dozen checks a minute: a connection each would cost more than the checks).
+    keep_sessions: bool = False
+    _sessions: dict[str, Any] = field(default_factory=dict)
+    _kept: ExitStack = field(default_factory=ExitStack)
 
     @contextmanager
     def primary(self, conn_id: str | None = None) -> Iterator[Any]:
-        from contextlib import ExitStack
+        conn_id = conn_id or self.config.connections.primary
+        if not self.keep_sessions:
+            with ExitStack() as stack:
+                yield self._open(conn_id, stack)
+            return
+        conn = self._sessions.get(conn_id)
+        if conn is None or conn.closed:
+            conn = self._sessions[conn_id] = self._open(conn_id, self._kept)
+        try:
+            yield conn
+            conn.commit()
+        except BaseException:
+            try:
+                conn.rollback()
+            except Exception:  # the session itself broke: the next use opens another
+                self._sessions.pop(conn_id, None)
+            raise
 
+    def _open(self, conn_id: str, stack: ExitStack) -> Any:
         from analytics_ops.core.db import connect
         from analytics_ops.core.errors import ServerUnreachable, error_first_line
         from analytics_ops.core.tasks import session_name
 
-        conn_id = conn_id or self.config.connections.primary
         if conn_id in self.unreachable:
             raise ServerUnreachable(f"{conn_id} did not answer earlier in this run: {self.unreachable[conn_id]}")
         timeout = self.statement_timeout or self.config.health_check.statement_timeout
-        with ExitStack() as stack:
-            try:
-                conn = stack.enter_context(
-                    connect(
-                        conn_id,
-                        application_name=session_name(self.task_id, self.dag_id),
-                        statement_timeout=timeout,
-                        lock_timeout=min(timeout, self.config.database.lock_timeout),
-                        connect_timeout=self.connect_timeout,
-                    )
+        try:
+            return stack.enter_context(
+                connect(
+                    conn_id,
+                    application_name=session_name(self.task_id, self.dag_id),
+                    statement_timeout=timeout,
+                    lock_timeout=min(timeout, self.config.database.lock_timeout),
+                    connect_timeout=self.connect_timeout,
                 )
-            except Exception as exc:
-                self.unreachable[conn_id] = error_first_line(exc)
-                raise
-            yield conn
+            )
+        except Exception as exc:
+            self.unreachable[conn_id] = error_first_line(exc)
+            raise
+
+    def close_sessions(self) -> None:
+        self._sessions.clear()
+        self._kept.close()
 
     def redis(self) -> Any:
         from analytics_ops.core.redis import redis_client
