@@ -42,7 +42,12 @@ INSERT INTO analytics_alert_rules (name, metric, threshold, window_minutes, comp
 VALUES
 ('txn_volume_drop', 'tx_count', 100, 60, '<', 'P2'),
 ('txn_amount_spike', 'gross_volume_local', 100000, 60, '>', 'P1')
-ON CONFLICT (name) DO NOTHING;
+ON CONFLICT (name) DO UPDATE SET
+    metric = excluded.metric,
+    threshold = excluded.threshold,
+    window_minutes = excluded.window_minutes,
+    comparator = excluded.comparator,
+    severity = excluded.severity;
 
 INSERT INTO analytics_alerts (rule_id, status, created_at, resolved_at)
 SELECT
