@@ -300,7 +300,7 @@ def test_product_rules_fire_to_their_own_webhook_and_a_broken_one_is_counted_and
     )
     db.execute("DELETE FROM txn_hourly_agg WHERE merchant_id = 424242")
     db.execute(
-        "INSERT INTO txn_hourly_agg (hour, merchant_id, currency, txn_count, amount_total) VALUES "
+        "INSERT INTO txn_hourly_agg (hour, merchant_id, currency, tx_count, gross_volume_local) VALUES "
         "(%(t)s - interval '30 minutes', 424242, 'EUR', 150, 9000), "
         "(%(t)s - interval '3 hours', 424242, 'EUR', 900, 1)",
         {"t": T0},
@@ -340,7 +340,7 @@ def test_a_product_rule_whose_webhook_fails_is_sent_on_its_route_and_counted(ale
     alerts([], evaluator={"product_rules": True})
     db.execute("DELETE FROM txn_hourly_agg WHERE merchant_id = 424243")
     db.execute(
-        "INSERT INTO txn_hourly_agg (hour, merchant_id, currency, txn_count, amount_total) "
+        "INSERT INTO txn_hourly_agg (hour, merchant_id, currency, tx_count, gross_volume_local) "
         "VALUES (%s, 424243, 'EUR', 500, 1)",
         (T0 - timedelta(minutes=10),),
     )

@@ -3,8 +3,8 @@
 -- merchant or of all. One statement for every rule.
 SELECT
     r.id,
-    coalesce(sum(a.txn_count), 0)::float8 AS tx_count,
-    coalesce(sum(a.amount_total), 0)::float8 AS gross_volume_local,
+    coalesce(sum(a.tx_count), 0)::float8 AS tx_count,
+    coalesce(sum(a.gross_volume_local), 0)::float8 AS gross_volume_local,
     count(a.hour) AS hours
 FROM unnest(%(ids)s::bigint[], %(windows)s::integer[], %(merchants)s::bigint[]) AS r (id, window_minutes, merchant_id)
 LEFT JOIN txn_hourly_agg AS a

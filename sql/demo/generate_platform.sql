@@ -22,20 +22,50 @@ SELECT
     (%(last_day)s::date::timestamp AT TIME ZONE 'UTC') - n * interval '1 day'
 FROM generate_series(0, 400) AS n;
 
-INSERT INTO txn_hourly_agg (hour, merchant_id, currency, txn_count, amount_total)
+-- Runbook 004's wallet transactions: 20 merchants, 10-73 an hour each, from 13 days before the last
+-- day up to the hour before now (so the hourly jobs have a last closed hour to look at); merchant 7
+-- sells ten times its usual in that newest hour (an anomaly for analytics_txn_anomalies).
+INSERT INTO wallet_transactions (merchant_id, currency, amount, occurred_at, created_at)
 SELECT
-    h,
     m,
     'EUR',
-    10 + (hashint8extended(m, extract(EPOCH FROM h)::bigint) & 63)::integer,
-    100 + (hashint8extended(m, extract(EPOCH FROM h)::bigint) & 1023)::numeric
+    (1 + (hashint8extended(m * 100003 + i, extract(EPOCH FROM h)::bigint) & 8191))::numeric / 100,
+    h + (i - 1) * (interval '3599 seconds' / k.n),
+    h + (i - 1) * (interval '3599 seconds' / k.n)
 FROM
     generate_series(
         (%(last_day)s::date - 13)::timestamp AT TIME ZONE 'UTC',
-        (%(last_day)s::date + 1)::timestamp AT TIME ZONE 'UTC' - interval '1 hour',
+        date_trunc('hour', now(), 'UTC') - interval '1 hour',
         interval '1 hour'
     ) AS h
-CROSS JOIN generate_series(1, 20) AS m;
+CROSS JOIN generate_series(1, 20) AS m
+CROSS JOIN
+    LATERAL (
+        SELECT
+            (10 + (hashint8extended(m, extract(EPOCH FROM h)::bigint) & 63))::integer
+            * CASE WHEN m = 7 AND h = date_trunc('hour', now(), 'UTC') - interval '1 hour' THEN 10 ELSE 1 END AS n
+    ) AS k
+CROSS JOIN LATERAL generate_series(1, k.n) AS i;
+
+-- What the consumer wrote: the hourly aggregates of those transactions, but for one hour of
+-- merchant 3 it processed twice (runbook 004 "Incorrect Aggregate Values": duplicate event processing),
+-- which analytics_txn_reconciliation finds.
+INSERT INTO txn_hourly_agg (hour, merchant_id, currency, tx_count, gross_volume_local, updated_at)
+SELECT
+    date_trunc('hour', occurred_at, 'UTC') AS hour,
+    merchant_id,
+    currency,
+    count(*) * CASE
+        WHEN
+            merchant_id = 3
+            AND date_trunc('hour', occurred_at, 'UTC') = date_trunc('hour', now(), 'UTC') - interval '2 hours'
+            THEN 2
+        ELSE 1
+    END,
+    sum(amount),
+    max(created_at)
+FROM wallet_transactions
+GROUP BY 1, 2, 3;
 
 -- Runbook 004's product rules, as the evaluator reads them: a metric over its window, a comparator.
 INSERT INTO analytics_alert_rules (name, metric, threshold, window_minutes, comparator, severity)

@@ -24,6 +24,7 @@ DEMO_TABLES = (
     "processing_jobs",
     "email_send_history",
     "txn_hourly_agg",
+    "wallet_transactions",
     "analytics_alerts",
     "analytics_alert_rules",
     "freshness_status",
