@@ -333,12 +333,15 @@ def test_an_evaluator_that_never_ran_or_stopped_is_said(alert_tables: Any) -> No
     )
 
 
-def test_the_page_renders_the_alerts_section(alert_tables: Any) -> None:
-    from analytics_ops.ops_page.app import _render
+def test_the_page_and_its_json_show_the_alerts_section(alert_tables: Any) -> None:
+    from analytics_ops.ops_page.app import _json_ready, _render
     from analytics_ops.ops_page.overview import Overview, Section
 
+    def overview(got: dict) -> Overview:
+        return Overview(generated_at=NOW, dags=Section(), replica_lag=Section(), **got)
+
     def page(got: dict) -> str:
-        return _render(Overview(generated_at=NOW, dags=Section(), replica_lag=Section(), **got))
+        return _render(overview(got))
 
     add_alert(
         alert_tables, "dag_failing", "firing", "P2", since=NOW - timedelta(minutes=40),
@@ -357,6 +360,11 @@ def test_the_page_renders_the_alerts_section(alert_tables: Any) -> None:
     assert "&lt;s&gt;" in row  # escaped
     attention = html[html.index('data-testid="alerts-attention"') :]
     assert "evaluator not running" in attention and "1 undelivered in the last hour" in attention
+    shown = json.loads(json.dumps(_json_ready(overview(sections(alert_tables)).as_dict())))["alerts"]
+    assert (shown["state"], shown["facts"]["undelivered_last_hour"], shown["facts"]["evaluated_at"]) == ("ok", 1, None)
+    (alert,) = shown["rows"]
+    assert (alert["labels"], alert["shown_severity"]) == ({"dag_id": "analytics_mv_refresh"}, "P1")
+    assert datetime.fromisoformat(alert["since"]) == NOW - timedelta(minutes=40)  # in the session's zone
 
     alert_tables.execute("DROP TABLE ops.alerts CASCADE")
     html = page(sections(alert_tables))
