@@ -269,6 +269,7 @@ def test_firing_and_pending_alerts_with_the_evaluator_heartbeat(alert_tables: An
     )  # fmt: skip
     add_alert(txn, "redis_memory", "firing", "P3", since=NOW - timedelta(hours=2), silenced_by="redis-upgrade")
     add_alert(txn, "connections", "firing", "P2", since=NOW - timedelta(minutes=3))
+    add_alert(txn, "long_queries", "firing", "P1", since=NOW - timedelta(minutes=2))
     add_alert(
         txn, "freshness", "resolved", "P1", since=NOW - timedelta(hours=3), resolved_at=NOW - timedelta(hours=1)
     )  # history: not on the page
@@ -293,12 +294,13 @@ def test_firing_and_pending_alerts_with_the_evaluator_heartbeat(alert_tables: An
     assert section.state == "ok", section.note
     # Firing first, the most severe first (as it stands now, escalated or not), then the oldest.
     assert [(r["rule"], r["state"], r["shown_severity"]) for r in section.rows] == [
-        ("dag_failing", "firing", "P1"),
+        ("dag_failing", "firing", "P1"),  # a P2, escalated: a P1 now, and the older one
+        ("long_queries", "firing", "P1"),
         ("connections", "firing", "P2"),
         ("redis_memory", "firing", "P3"),
         ("replica_lag", "pending", "P1"),
     ]
-    escalated, plain, silenced, pending = section.rows
+    escalated, _, plain, silenced, pending = section.rows
     assert (escalated["severity"], escalated["escalated"], escalated["value"]) == ("P2", True, "3 failed runs")
     assert escalated["labels_text"] == "dag_id=analytics_mv_refresh"
     assert (escalated["since"], escalated["age_seconds"]) == (NOW - timedelta(minutes=40), 40 * 60)

@@ -1,5 +1,5 @@
--- What the alert evaluator has firing or pending now: firing first, the most severe first, then
--- the longest-standing.
+-- What the alert evaluator has firing or pending now (the page orders them by the severity they
+-- have now, escalated or not).
 SELECT
     a.rule,
     a.labels,
@@ -14,8 +14,4 @@ SELECT
     a.silenced_by
 FROM ops.alerts AS a
 WHERE a.state IN ('pending', 'firing')
-ORDER BY
-    a.state = 'firing' DESC,
-    a.severity ASC,
-    coalesce(a.firing_since, a.active_since) ASC,
-    a.id ASC
+ORDER BY a.id ASC

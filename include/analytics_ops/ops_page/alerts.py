@@ -60,6 +60,8 @@ def open_alerts(conn: Any, *, present: bool, now: datetime) -> Section:
         row["shown_severity"] = escalate(row["severity"]) if row["escalated"] else row["severity"]
         row["since"] = row["firing_since"] if row["state"] == "firing" else row["active_since"]
         row["age_seconds"] = age_seconds(row["since"], now)
+    # Firing first, the most severe as it stands now (an escalated P2 is a P1), then the longest-standing.
+    rows.sort(key=lambda r: (r["state"] != "firing", r["shown_severity"], r["since"]))
     facts = evaluator_facts(conn, now)
     note = evaluator_line(facts)
     if not rows:
