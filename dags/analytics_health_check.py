@@ -42,7 +42,11 @@ ORDER BY checked_at DESC;`. Before `ops.backups` exists (no backup DAG deployed)
 `check_backups` warns "backups not set up" (`health_check.suite.when_backups_not_set_up`).
 
 `send_digest` (runs whatever the checks did) posts one Slack message through `connections.slack`:
-a line per result, worst first, with its value and threshold, and a link to this run.
+a line per result, worst first, with its value and threshold; then **Alerts in the last 24 h**: each
+continuous alert (`ops.alerts`, `analytics_alert_evaluator`) firing at some moment of the 24 h before
+the run's logical date, still firing first, with its severity (escalated or not), since when, when it
+resolved and its value (a primary that does not answer, or no `ops.alerts` yet, is one line saying
+so: the digest goes out anyway); and a link to this run.
 `all_checks_passed` does nothing itself: it is skipped as upstream-failed when a check failed, so the
 run is marked failed while the digest still succeeds.
 
@@ -108,6 +112,7 @@ def analytics_health_check():
         digest_title="Daily health check",
         done_task_id="all_checks_passed",
         done_message="every check passed (warnings, if any, are in the digest)",
+        with_alerts=True,
     )
 
 

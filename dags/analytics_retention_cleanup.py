@@ -2,12 +2,14 @@
 # Retention cleanup
 
 Automates runbook 002's retention cleanup (processing jobs older than 90 days, email history older
-than a year) and runbook 004's *Clean up old resolved alerts (> 30 days)*.
+than a year) and runbook 004's *Clean up old resolved alerts (> 30 days)*; it also keeps the
+continuous alert evaluator's history bounded: `ops.alerts` episodes resolved over 90 days ago (open
+ones are never touched), `ops.alert_notifications` over 90 days, `ops.alert_rule_failures` over 30.
 
 **Schedule:** daily at 03:30 UTC.
 
 **What it does:** `wait_for_replicas`, then one mapped `apply_policy` task per entry of
-`retention.policies` (table, integer key column, timestamp column, age, optional `only_when`
+`retention.policies` (table, `name` or `schema.name`, integer key column, timestamp column, age, optional `only_when`
 filter, optional `archive_table`): rows older than the age are deleted, or moved to the archive
 table, in keyset batches of `retention.batch_rows` along the key, each batch one short transaction
 (`FOR UPDATE` on the batch's rows; `database.lock_timeout` applies). Then `vacuum_tables` runs

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from analytics_ops.alerting.messages import deadline_text, escalate, runbook_hint, task_log_url
+from analytics_ops.alerting.messages import deadline_text, runbook_hint, task_log_url
 from analytics_ops.core.config import Route
+from analytics_ops.core.config_types import escalate
 from analytics_ops.core.errors import error_first_line
 from analytics_ops.core.redaction import redact
 from tests.conftest import PG_PASSWORD, SLACK, SLACK_TOKEN

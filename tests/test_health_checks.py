@@ -138,7 +138,18 @@ def healthy(empty_tasks, redis_db):
 
 def test_a_healthy_stack_gives_an_all_green_digest(healthy, slack):
     db = healthy
-    run = test_run(parse(DAILY), logical_date=datetime.now(UTC))
+    # The night had one alert, over since: the digest lists it after the checks (it fails no check).
+    db.execute("TRUNCATE ops.alerts")
+    db.execute(
+        "INSERT INTO ops.alerts (fingerprint, rule, labels, severity, state, active_since, firing_since, last_seen, "
+        "resolved_at, value, threshold, summary, advice) VALUES ('night', 'replica_lag', '{\"replica\": \"r1\"}', "
+        "'P1', 'resolved', now() - interval '5 hours', now() - interval '5 hours', now() - interval '4 hours', "
+        "now() - interval '4 hours', '95 s', '> 60 s', 'replica behind', 'look')"
+    )
+    try:
+        run = test_run(parse(DAILY), logical_date=datetime.now(UTC))
+    finally:
+        db.execute("TRUNCATE ops.alerts")
 
     assert run.state == "success", states(run)
     assert set(states(run).values()) == {"success"}
@@ -147,7 +158,10 @@ def test_a_healthy_stack_gives_an_all_green_digest(healthy, slack):
     results = stored(db, run.run_id)
     assert len(results) >= 20 and set(results.values()) == {OK}, results
     assert lines[0] == f":white_check_mark: Daily health check: 0 critical, 0 warn, {len(results)} ok"
-    check_lines = lines[1:-1]
+    alerts_at = lines.index("*Alerts in the last 24 h*: 1 fired, 0 still firing")
+    assert lines[alerts_at + 1].startswith(":white_check_mark: [P1] *replica_lag{replica=r1}*: firing since ")
+    assert alerts_at + 2 == len(lines) - 1  # then the link to the run
+    check_lines = lines[1:alerts_at]
     assert len(check_lines) == len(results)
     assert all(line.startswith(":white_check_mark: *") for line in check_lines), check_lines
     assert "*newest_verified_backup*: full backup test-health-fresh taken 3.0 h ago" in digest["text"]
@@ -293,7 +307,8 @@ def test_each_unhealthy_condition_shows_in_its_task_and_the_digest(healthy, redi
     assert lines[0] == (
         f":red_circle: Daily health check: {counts[CRITICAL]} critical, {counts[WARN]} warn, {counts[OK]} ok"
     )
-    marks = [line.split(" ", 1)[0] for line in lines[1:-1] if line.startswith(":")]
+    checks_end = next(i for i, line in enumerate(lines) if line.startswith("*Alerts in the last 24 h*"))
+    marks = [line.split(" ", 1)[0] for line in lines[1:checks_end] if line.startswith(":")]  # not the alerts'
     assert marks == sorted(marks, key=[":red_circle:", ":warning:", ":white_check_mark:"].index)  # worst first
     assert "*idle_in_transaction*: 1 session(s) over 1 s, oldest" in text
     assert "forgotten-transaction" in text

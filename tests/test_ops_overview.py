@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from psycopg import sql
 
 from analytics_ops.core.config import load_config
 from analytics_ops.core.db import split_name
@@ -213,6 +214,182 @@ def test_archival_counts_are_the_tables_and_the_last_run(txn: Any) -> None:
     )
     assert (row["last_run_moved"], row["last_run_cutoff"], row["last_run_left_behind"]) == (2, "2023-01-01", 0)
     assert row["last_run_url"] == "/ui-base/dags/analytics_monthly_archival/runs/m1"
+
+
+def add_alert(conn: Any, rule: str, state: str, severity: str, *, since: datetime, **columns: Any) -> None:
+    """One episode in ops.alerts, as the evaluator writes it (firing ones fired at `since`)."""
+    row = {
+        "fingerprint": f"{rule}-{len(columns)}-{since.isoformat()}",
+        "rule": rule,
+        "labels": "{}",
+        "severity": severity,
+        "state": state,
+        "active_since": since - timedelta(minutes=5),
+        "firing_since": since if state != "pending" else None,
+        "last_seen": NOW,
+        "value": "1",
+        "threshold": "0",
+        "summary": f"{rule} summary",
+        "advice": "look",
+        **columns,
+    }
+    conn.execute(
+        sql.SQL("INSERT INTO ops.alerts ({}) VALUES ({})").format(
+            sql.SQL(", ").join(map(sql.Identifier, row)), sql.SQL(", ").join(map(sql.Placeholder, row))
+        ),
+        row,
+    )
+
+
+@pytest.fixture
+def alert_tables(txn: Any) -> Any:
+    """The alert evaluator's tables, emptied (in the rolled-back transaction)."""
+    txn.execute("TRUNCATE ops.alerts, ops.alert_notifications, ops.alert_rule_failures, ops.alert_evaluator_heartbeat")
+    return txn
+
+
+def test_missing_alert_tables_show_as_not_set_up(txn: Any) -> None:
+    txn.execute("DROP TABLE ops.alerts CASCADE")
+    got = sections(txn)
+    assert got["alerts"].state == "not_set_up" and "ops.alerts" in got["alerts"].note
+    assert got["archival"].state == "ok" and got["view_refreshes"].state == "ok"
+
+
+def test_alerts_are_not_set_up_until_every_table_of_their_migration_is_there(txn: Any) -> None:
+    txn.execute("DROP TABLE ops.alert_evaluator_heartbeat")
+    assert sections(txn)["alerts"].state == "not_set_up"
+
+
+def test_firing_and_pending_alerts_with_the_evaluator_heartbeat(alert_tables: Any) -> None:
+    txn = alert_tables
+    add_alert(txn, "replica_lag", "pending", "P1", since=NOW - timedelta(minutes=1))
+    add_alert(
+        txn, "dag_failing", "firing", "P2", since=NOW - timedelta(minutes=40),
+        labels='{"dag_id": "analytics_mv_refresh"}', escalated_at=NOW - timedelta(minutes=10), value="3 failed runs",
+    )  # fmt: skip
+    add_alert(txn, "redis_memory", "firing", "P3", since=NOW - timedelta(hours=2), silenced_by="redis-upgrade")
+    add_alert(txn, "connections", "firing", "P2", since=NOW - timedelta(minutes=3))
+    add_alert(txn, "long_queries", "firing", "P1", since=NOW - timedelta(minutes=2))
+    add_alert(
+        txn, "freshness", "resolved", "P1", since=NOW - timedelta(hours=3), resolved_at=NOW - timedelta(hours=1)
+    )  # history: not on the page
+    txn.execute(
+        "INSERT INTO ops.alert_evaluator_heartbeat (evaluated_at, duration_ms, rules, firing, rule_failures) "
+        "VALUES (%s, 35.4, 14, 3, 0)",
+        (NOW - timedelta(seconds=20),),
+    )
+    for minutes_ago, delivered in ((5, False), (50, False), (70, False), (10, True)):
+        txn.execute(
+            "INSERT INTO ops.alert_notifications (fingerprint, rule, kind, severity, connection, sent_at, delivered) "
+            "VALUES ('f', 'dag_failing', 'firing', 'P2', 'slack_ops', %s, %s)",
+            (NOW - timedelta(minutes=minutes_ago), delivered),
+        )
+    for minutes_ago in (1, 30, 59, 61):
+        txn.execute(
+            "INSERT INTO ops.alert_rule_failures (rule_id, rule_name, failed_at, error) VALUES (7, 'r', %s, 'boom')",
+            (NOW - timedelta(minutes=minutes_ago),),
+        )
+
+    section = sections(txn)["alerts"]
+    assert section.state == "ok", section.note
+    # Firing first, the most severe first (as it stands now, escalated or not), then the oldest.
+    assert [(r["rule"], r["state"], r["shown_severity"]) for r in section.rows] == [
+        ("dag_failing", "firing", "P1"),  # a P2, escalated: a P1 now, and the older one
+        ("long_queries", "firing", "P1"),
+        ("connections", "firing", "P2"),
+        ("redis_memory", "firing", "P3"),
+        ("replica_lag", "pending", "P1"),
+    ]
+    escalated, _, plain, silenced, pending = section.rows
+    assert (escalated["severity"], escalated["escalated"], escalated["value"]) == ("P2", True, "3 failed runs")
+    assert escalated["labels_text"] == "dag_id=analytics_mv_refresh"
+    assert (escalated["since"], escalated["age_seconds"]) == (NOW - timedelta(minutes=40), 40 * 60)
+    assert (plain["escalated"], plain["shown_severity"], plain["silenced_by"]) == (False, "P2", None)
+    assert silenced["silenced_by"] == "redis-upgrade"
+    assert (pending["since"], pending["age_seconds"]) == (NOW - timedelta(minutes=6), 6 * 60)  # active since
+    assert section.note == (
+        "last evaluation 20 s ago, 14 rules, 35 ms; in the last hour 2 undelivered notifications, "
+        "3 product-rule failures"
+    )
+    facts = section.facts
+    assert (facts["rules"], facts["age_seconds"], facts["stale"]) == (14, 20, False)
+    assert (facts["undelivered_last_hour"], facts["rule_failures_last_hour"]) == (2, 3)
+
+
+def test_an_evaluator_that_never_ran_or_stopped_is_said(alert_tables: Any) -> None:
+    section = sections(alert_tables)["alerts"]
+    assert (section.state, section.rows, section.facts["stale"]) == ("ok", [], True)
+    assert section.note == (
+        "nothing firing or pending; the evaluator has not run yet; "
+        "in the last hour 0 undelivered notifications, 0 product-rule failures"
+    )
+    alert_tables.execute(
+        "INSERT INTO ops.alert_evaluator_heartbeat (evaluated_at, duration_ms, rules, firing, rule_failures) "
+        "VALUES (%s, 12, 14, 0, 0)",
+        (NOW - timedelta(minutes=6),),
+    )
+    section = sections(alert_tables)["alerts"]
+    assert section.facts["stale"] is True
+    assert "last evaluation 6 min ago, 14 rules, 12 ms (it runs every minute: is analytics_alert_evaluator paused" in (
+        section.note
+    )
+
+
+def test_the_page_and_its_json_show_the_alerts_section(alert_tables: Any) -> None:
+    from analytics_ops.ops_page.app import _json_ready, _render
+    from analytics_ops.ops_page.overview import Overview, Section
+
+    def overview(got: dict) -> Overview:
+        return Overview(generated_at=NOW, dags=Section(), replica_lag=Section(), **got)
+
+    def page(got: dict) -> str:
+        return _render(overview(got))
+
+    add_alert(
+        alert_tables, "dag_failing", "firing", "P2", since=NOW - timedelta(minutes=40),
+        labels='{"dag_id": "analytics_mv_refresh"}', escalated_at=NOW - timedelta(minutes=10), silenced_by="<s>",
+    )  # fmt: skip
+    alert_tables.execute(
+        "INSERT INTO ops.alert_notifications (fingerprint, rule, kind, severity, connection, sent_at, delivered) "
+        "VALUES ('f', 'dag_failing', 'firing', 'P2', 'slack_ops', %s, FALSE)",
+        (NOW - timedelta(minutes=5),),
+    )
+    html = page(sections(alert_tables))
+    row = html[html.index('<tr data-alert="dag_failing"') :]
+    row = row[: row.index("</tr>")]
+    assert 'P1 <span class="badge">escalated from P2 2026-03-10 11:50 UTC</span>' in row
+    assert "dag_id=analytics_mv_refresh" in row and "2026-03-10 11:20 UTC" in row and "40 min" in row
+    assert "&lt;s&gt;" in row  # escaped
+    attention = html[html.index('data-testid="alerts-attention"') :]
+    assert "evaluator not running" in attention and "1 undelivered in the last hour" in attention
+    shown = json.loads(json.dumps(_json_ready(overview(sections(alert_tables)).as_dict())))["alerts"]
+    assert (shown["state"], shown["facts"]["undelivered_last_hour"], shown["facts"]["evaluated_at"]) == ("ok", 1, None)
+    (alert,) = shown["rows"]
+    assert (alert["labels"], alert["shown_severity"]) == ({"dag_id": "analytics_mv_refresh"}, "P1")
+    assert datetime.fromisoformat(alert["since"]) == NOW - timedelta(minutes=40)  # in the session's zone
+
+    alert_tables.execute("DROP TABLE ops.alerts CASCADE")
+    html = page(sections(alert_tables))
+    alerts = html[html.index('data-section="alerts"') : html.index('data-section="dags"')]
+    assert 'badge s-not_set_up">not set up' in alerts and "ops.alerts does not exist yet" in alerts
+    assert "alerts-attention" not in alerts
+
+
+def test_an_unreachable_primary_is_the_error_of_every_database_section(monkeypatch) -> None:
+    import socket
+    from dataclasses import fields
+
+    from analytics_ops.ops_page.overview import Overview, gather_database_sections
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("AIRFLOW_CONN_ANALYTICS_DB", f'{{"conn_type": "postgres", "host": "127.0.0.1", "port": {port}}}')
+    got = gather_database_sections(load_config(), now=NOW)
+    # Every section the page reads from the primary, the alerts included, says why it is empty.
+    assert set(got) == {f.name for f in fields(Overview)} - {"generated_at", "dags", "replica_lag"}
+    assert {s.state for s in got.values()} == {"error"}
+    assert all("could not be read" in s.note and str(port) in s.note for s in got.values())
 
 
 def test_replica_lag_is_measured_on_the_real_replica() -> None:

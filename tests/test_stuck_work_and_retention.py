@@ -147,3 +147,131 @@ def test_retention_deletes_exactly_the_old_matching_rows_in_batches(db):
         (now - timedelta(days=30),),
     ).fetchone()
     assert left == (30, 0)  # every open alert kept, however old; no old resolved one left
+
+
+@pytest.fixture
+def alert_history(db):
+    """The alert evaluator's history tables, emptied before and after the test."""
+    db.execute("TRUNCATE ops.alerts, ops.alert_notifications, ops.alert_rule_failures")
+    yield db
+    db.execute("TRUNCATE ops.alerts, ops.alert_notifications, ops.alert_rule_failures")
+
+
+def add_episode(db, state: str, active_days_ago: int, resolved_days_ago: int | None, now: datetime) -> None:
+    db.execute(
+        "INSERT INTO ops.alerts (fingerprint, rule, severity, state, active_since, firing_since, last_seen, "
+        "resolved_at, value, threshold, summary, advice) VALUES (%(fp)s, 'r', 'P2', %(state)s, %(active)s, "
+        "CASE WHEN %(state)s <> 'pending' THEN %(active)s END, %(now)s, %(resolved)s, 'v', 't', 's', 'a')",
+        {
+            "fp": f"{state}-{active_days_ago}-{resolved_days_ago}",
+            "state": state,
+            "active": now - timedelta(days=active_days_ago),
+            "resolved": None if resolved_days_ago is None else now - timedelta(days=resolved_days_ago),
+            "now": now,
+        },
+    )
+
+
+def test_the_shipped_policies_keep_open_alerts_and_the_recent_alert_history(alert_history):
+    from analytics_ops.core.config import load_config
+    from analytics_ops.maintenance.vacuum_reindex import vacuum_table
+
+    db = alert_history
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    for state, active, resolved in (
+        ("firing", 400, None),  # open for over a year: kept
+        ("pending", 200, None),  # open: kept
+        ("resolved", 120, 91),  # resolved over 90 days ago: gone
+        ("resolved", 120, 100),  # gone
+        ("resolved", 95, 89),  # resolved 89 days ago: kept
+    ):
+        add_episode(db, state, active, resolved, now)
+    # Only resolved episodes go, whatever else a row says (a firing one never has resolved_at: by hand).
+    add_episode(db, "firing", 300, 200, now)
+    for days_ago in (91, 120, 89, 1):
+        db.execute(
+            "INSERT INTO ops.alert_notifications (fingerprint, rule, kind, severity, connection, sent_at, delivered) "
+            "VALUES ('f', 'r', 'firing', 'P2', 'slack_ops', %s, TRUE)",
+            (now - timedelta(days=days_ago),),
+        )
+    for days_ago in (31, 45, 29, 1):
+        db.execute(
+            "INSERT INTO ops.alert_rule_failures (rule_id, rule_name, failed_at, error) VALUES (1, 'r', %s, 'e')",
+            (now - timedelta(days=days_ago),),
+        )
+    shipped = {p.table: p for p in load_config().retention.policies}
+
+    with connect() as conn:
+        deleted = {
+            table: apply_policy(conn, shipped[table], now, batch_rows=1)["deleted"]
+            for table in ("ops.alerts", "ops.alert_notifications", "ops.alert_rule_failures")
+        }
+
+    assert deleted == {"ops.alerts": 2, "ops.alert_notifications": 2, "ops.alert_rule_failures": 2}
+    left = db.execute(
+        "SELECT state, (%s::timestamptz - resolved_at) FROM ops.alerts ORDER BY state, resolved_at", (now,)
+    ).fetchall()
+    assert left == [
+        ("firing", timedelta(days=200)),
+        ("firing", None),
+        ("pending", None),
+        ("resolved", timedelta(days=89)),
+    ]
+    sent = db.execute(
+        "SELECT array_agg(date_part('day', %s::timestamptz - sent_at)::int ORDER BY sent_at) "
+        "FROM ops.alert_notifications",
+        (now,),
+    )
+    assert sent.fetchone()[0] == [89, 1]
+    failed = db.execute(
+        "SELECT array_agg(date_part('day', %s::timestamptz - failed_at)::int ORDER BY failed_at) "
+        "FROM ops.alert_rule_failures",
+        (now,),
+    )
+    assert failed.fetchone()[0] == [29, 1]
+    # What the retention DAG does next: VACUUM each table it deleted from, as the suite's role.
+    with connect(autocommit=True) as conn:
+        for table in deleted:
+            assert vacuum_table(conn, table)["table"] == table
+
+
+def test_a_schema_qualified_archive_table_is_quoted_part_by_part(alert_history):
+    db = alert_history
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    db.execute("DROP TABLE IF EXISTS ops.alert_rule_failures_kept")
+    db.execute("CREATE TABLE ops.alert_rule_failures_kept (LIKE ops.alert_rule_failures)")
+    try:
+        for days_ago in (40, 50, 10):
+            db.execute(
+                "INSERT INTO ops.alert_rule_failures (rule_id, rule_name, failed_at, error) VALUES (1, 'r', %s, 'e')",
+                (now - timedelta(days=days_ago),),
+            )
+        policy = RetentionPolicy.model_validate(
+            {
+                "table": "ops.alert_rule_failures",
+                "key_column": "id",
+                "timestamp_column": "failed_at",
+                "older_than": "30d",
+                "archive_table": "ops.alert_rule_failures_kept",
+            }
+        )
+        with connect() as conn:
+            result = apply_policy(conn, policy, now, batch_rows=1)
+        assert (result["deleted"], result["batches"]) == (2, 2)
+        assert db.execute("SELECT count(*) FROM ops.alert_rule_failures_kept").fetchone()[0] == 2
+        assert db.execute("SELECT count(*) FROM ops.alert_rule_failures").fetchone()[0] == 1
+    finally:
+        db.execute("DROP TABLE ops.alert_rule_failures_kept")
+
+
+def test_a_table_is_a_name_or_schema_dot_name():
+    from pydantic import ValidationError
+
+    base = {"key_column": "id", "timestamp_column": "t", "older_than": "1d"}
+    for good in ("processing_jobs", "ops.alerts"):
+        assert RetentionPolicy.model_validate({**base, "table": good, "archive_table": good}).table == good
+    for bad in ("a.b.c", ".alerts", "ops.", ""):
+        with pytest.raises(ValidationError, match="schema.name"):
+            RetentionPolicy.model_validate({**base, "table": bad})
+        with pytest.raises(ValidationError, match="schema.name"):
+            RetentionPolicy.model_validate({**base, "table": "t", "archive_table": bad})

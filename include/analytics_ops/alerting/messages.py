@@ -28,13 +28,7 @@ from urllib.parse import quote
 
 from analytics_ops.core.config import Route, SuiteConfig, load_config
 
-SEVERITY_ORDER = ("P3", "P2", "P1", "P0")
 _ICONS = {"P0": ":rotating_light:", "P1": ":red_circle:", "P2": ":large_orange_circle:", "P3": ":large_blue_circle:"}
-
-
-def escalate(severity: str) -> str:
-    index = SEVERITY_ORDER.index(severity)
-    return SEVERITY_ORDER[min(index + 1, len(SEVERITY_ORDER) - 1)]
 
 
 def route_for(severity: str, config: SuiteConfig | None = None) -> Route:

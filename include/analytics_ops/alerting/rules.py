@@ -98,7 +98,7 @@ def rule_verdict(rule: AlertRule, check: Check, results: list[CheckResult], conf
             continue
         severity = rule.severity
         if severity == "dag+1":
-            from analytics_ops.alerting.messages import escalate
+            from analytics_ops.core.config_types import escalate
 
             severity = escalate(config.severity(item or ""))
         observations.append(

@@ -104,7 +104,7 @@ class Alert:
 
     @property
     def effective_severity(self) -> str:
-        from analytics_ops.alerting.messages import escalate
+        from analytics_ops.core.config_types import escalate
 
         return escalate(self.severity) if self.escalated_at else self.severity
 
@@ -199,7 +199,7 @@ def notification_for(alert: Alert, timing: Timing | None, now: datetime) -> Noti
         and alert.firing_since is not None
         and now - alert.firing_since >= timing.escalate_after
     ):
-        from analytics_ops.alerting.messages import escalate
+        from analytics_ops.core.config_types import escalate
 
         # Escalation goes to the route of the severity above: the on-call, never the rule's own webhook.
         return Notification("escalation", alert, escalate(alert.severity), None)

@@ -24,6 +24,14 @@ def _parse_duration(value: object) -> object:
 
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
 Severity = Literal["P0", "P1", "P2", "P3"]
+SEVERITY_ORDER = ("P3", "P2", "P1", "P0")  # lowest to highest (runbook 001: P0 critical ... P3 low)
+
+
+def escalate(severity: str) -> str:
+    """One severity up (P0 stays P0): where an alert unresolved past `escalate_after` goes. Here in the
+    core because the Ops page and the morning digest show an escalated alert's severity too."""
+    index = SEVERITY_ORDER.index(severity)
+    return SEVERITY_ORDER[min(index + 1, len(SEVERITY_ORDER) - 1)]
 
 
 class _Strict(BaseModel):

@@ -160,7 +160,7 @@ class RetentionPolicy(_Strict):
     """One retention rule per table."""
 
     table: str
-    """The table to clean."""
+    """The table to clean: `name` (found on the search path) or `schema.name` (`ops.alerts`)."""
     key_column: str
     """Its unique key, walked in keyset batches."""
     timestamp_column: str
@@ -170,7 +170,14 @@ class RetentionPolicy(_Strict):
     only_when: OnlyWhen | None = None
     """Only rows where a column equals a value (e.g. resolved alerts)."""
     archive_table: str | None = None
-    """Move rows into this table instead of deleting them."""
+    """Move rows into this table instead of deleting them (`name` or `schema.name`)."""
+
+    @field_validator("table", "archive_table")
+    @classmethod
+    def _name_or_schema_dot_name(cls, name: str | None) -> str | None:
+        if name is not None and (name.count(".") > 1 or not all(name.split("."))):
+            raise ValueError(f"{name!r}: write a table as name or schema.name (e.g. ops.alerts)")
+        return name
 
 
 class RetentionSettings(_Strict):

@@ -4,7 +4,9 @@ The digest reads each check task's results from XCom (pushed before a critical c
 task), so it is complete even when the primary, where results are also stored, is down. A check
 task that left no results (it crashed, or never ran) is listed as critical: "did not report".
 Sent through the Slack provider's webhook hook on the `connections.slack` connection, with Block
-Kit blocks and the same content as plain `text` (Slack's fallback for notifications).
+Kit blocks and the same content as plain `text` (Slack's fallback for notifications). The daily
+health check's digest also lists the continuous alerts of the last 24 h (`digest_alerts`), after the
+checks.
 """
 
 from __future__ import annotations
@@ -40,8 +42,12 @@ def headline(title: str, results: list[CheckResult]) -> str:
     return f"{MARKS[overall]} {title}: {counts[CRITICAL]} critical, {counts[WARN]} warn, {counts[OK]} ok"
 
 
-def compose(title: str, results: list[CheckResult], link: str) -> tuple[str, list[dict[str, Any]]]:
-    """(text, blocks): the headline, one line per result worst first, the link to the run."""
+def compose(
+    title: str, results: list[CheckResult], link: str, parts: list[str] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """(text, blocks): the headline, one line per result worst first, `parts` (each one section of
+    its own, under Slack's cap), the link to the run."""
+    parts = [part[:_SECTION_CHARS] for part in parts or []]
     ordered = sort_worst_first(results)
     head = headline(title, ordered)
     lines = [digest_line(r) for r in ordered]
@@ -51,12 +57,14 @@ def compose(title: str, results: list[CheckResult], link: str) -> tuple[str, lis
             sections[-1] += "\n" + line
         else:
             sections.append(line[:_SECTION_CHARS])
-    if len(sections) > _MAX_SECTIONS:
-        sections = [*sections[: _MAX_SECTIONS - 1], f"... and more: see the run ({len(lines)} results in all)"]
+    room = _MAX_SECTIONS - len(parts)
+    if len(sections) > room:
+        sections = [*sections[: room - 1], f"... and more: see the run ({len(lines)} results in all)"]
+    sections += parts
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": head[:150]}}]
     blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": text}} for text in sections]
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|Open the run in Airflow>"}]})
-    text = "\n".join([head, *lines, f"<{link}|Open the run in Airflow>"])
+    text = "\n".join([head, *lines, *parts, f"<{link}|Open the run in Airflow>"])
     return text, blocks
 
 
@@ -86,16 +94,26 @@ def send(text: str, blocks: list[dict[str, Any]], conn_id: str) -> None:
     SlackWebhookHook(slack_webhook_conn_id=conn_id).send(text=text, blocks=blocks)
 
 
-def send_digest(title: str, task_ids: list[str]) -> dict[str, Any]:
-    """What a digest task does: collect, compose, send; returns the counts."""
+def send_digest(title: str, task_ids: list[str], *, with_alerts: bool = False) -> dict[str, Any]:
+    """What a digest task does: collect, compose (with the last 24 h's alerts if `with_alerts`),
+    send; returns the counts."""
     from airflow.sdk import get_current_context
 
     from analytics_ops.core.config import load_config
+    from analytics_ops.core.tasks import session_name
 
     config = load_config()
-    ti = get_current_context()["ti"]
+    context = get_current_context()
+    ti = context["ti"]
     results = collect(ti, task_ids)
-    text, blocks = compose(title, results, run_url(config.airflow.base_url, ti.dag_id, ti.run_id))
+    parts = []
+    if with_alerts:
+        from analytics_ops.health.digest_alerts import alerts_part
+
+        # The run's moment, as the checks' "yesterday": a digest sent again shows the same 24 h.
+        now = context.get("logical_date") or context["dag_run"].run_after
+        parts.append(alerts_part(config, now=now, application_name=session_name(ti.task_id, ti.dag_id)))
+    text, blocks = compose(title, results, run_url(config.airflow.base_url, ti.dag_id, ti.run_id), parts)
     print(text)
     send(text, blocks, config.connections.slack)
     return {status: sum(r.status == status for r in results) for status in (CRITICAL, WARN, OK)}

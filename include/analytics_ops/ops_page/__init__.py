@@ -3,7 +3,8 @@
 - `app`: the FastAPI app the plugin (plugins/analytics_ops_page.py) mounts at `/analytics-ops`, and
   the page (`ops_page.html`) it renders; runs in the API server, never in a task;
 - `overview`: what the page shows, read-only from `ops.*` and a replica-lag measurement, each
-  section on its own (one that is not set up says so, the rest still show).
+  section on its own (one that is not set up says so, the rest still show);
+- `alerts`: its "Alerts" section, what the continuous alert evaluator has firing or pending now.
 
 SQL: `sql/ops_page/`.
 """

@@ -4,7 +4,9 @@
   last run of each.
 - The suite's own tables on the analytics primary: the newest verified backup (`ops.backups`),
   the last refresh of each materialized view and the archival counts (`ops.run_log` and the
-  tables), the latest health-check results (`ops.health_check_results`).
+  tables), the latest health-check results (`ops.health_check_results`), and what the continuous
+  alert evaluator has firing or pending now, with its heartbeat (`ops.alerts` and its other
+  tables: `ops_page/alerts.py`).
 - Replica lag, measured now the way the lag gate measures it.
 
 Each section is gathered on its own: one that cannot be read (a table another part of the suite
@@ -38,12 +40,14 @@ class Section:
     state: SectionState = "ok"
     rows: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)  # figures shown beside the rows (alerts: the evaluator's)
 
 
 @dataclass
 class Overview:
     generated_at: datetime
     dags: Section
+    alerts: Section
     backups: Section
     replica_lag: Section
     view_refreshes: Section
@@ -277,8 +281,11 @@ def database_sections(conn: Any, config: SuiteConfig, *, now: datetime, ui_base:
 
         return _guarded(name, in_transaction)
 
+    from analytics_ops.ops_page.alerts import open_alerts
+
     present = tables_present(conn)
     return {
+        "alerts": guarded("alerts", lambda: open_alerts(conn, present=present["alerts"], now=now)),
         "backups": guarded(
             "backups", lambda: newest_verified_backup(conn, present=present["backups"], now=now, ui_base=ui_base)
         ),
@@ -312,7 +319,8 @@ def gather_database_sections(config: SuiteConfig, *, now: datetime, ui_base: str
         log.warning("ops page: the analytics primary could not be read: %s", error_first_line(exc))
         message = f"the analytics primary ({config.connections.primary}) could not be read: {error_first_line(exc)}"
         return {
-            name: Section("error", [], message) for name in ("backups", "view_refreshes", "archival", "health_checks")
+            name: Section("error", [], message)
+            for name in ("alerts", "backups", "view_refreshes", "archival", "health_checks")
         }
 
 

@@ -4,7 +4,8 @@ Each policy in `retention.policies` names a table, its integer key column, a tim
 rows older than that (and matching `only_when`, if given) are deleted in keyset batches of
 `retention.batch_rows` along the key, each batch one short transaction. With `archive_table`, the
 batch moves instead (`WITH moved AS (DELETE ... RETURNING *) INSERT INTO archive ...`). Table and
-column names come from config and are quoted with psycopg.sql; values are bound parameters.
+column names come from config and are quoted with psycopg.sql (a `schema.name` table part by part,
+as `"ops"."alerts"`); values are bound parameters.
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ from typing import Any
 from analytics_ops.core.config import RetentionPolicy
 
 
+def _relation(name: str) -> Any:
+    """A table named in config, `schema.name` or a bare `name` (left to the search path), quoted."""
+    from psycopg import sql
+
+    schema, _, table = name.rpartition(".")
+    return sql.Identifier(schema, table) if schema else sql.Identifier(table)
+
+
 def _batch_statement(policy: RetentionPolicy) -> Any:
     from psycopg import sql
 
-    table = sql.Identifier(*policy.table.rpartition(".")[::2]) if "." in policy.table else sql.Identifier(policy.table)
+    table = _relation(policy.table)
     key, ts = sql.Identifier(policy.key_column), sql.Identifier(policy.timestamp_column)
     condition = sql.SQL("{ts} < %(cutoff)s AND ({key} > %(after)s::bigint OR %(after)s::bigint IS NULL)").format(
         ts=ts, key=key
@@ -31,7 +40,7 @@ def _batch_statement(policy: RetentionPolicy) -> Any:
         "moved AS (DELETE FROM {table} AS t USING batch AS b WHERE t.{key} = b.{key} RETURNING t.*) "
     ).format(key=key, table=table, condition=condition)
     if policy.archive_table:
-        archive = sql.Identifier(policy.archive_table)
+        archive = _relation(policy.archive_table)
         tail = sql.SQL(", kept AS (INSERT INTO {} SELECT * FROM moved RETURNING 1) ").format(archive)
         return (
             delete
