@@ -25,27 +25,33 @@ FROM generate_series(0, 400) AS n;
 -- Runbook 004's wallet transactions: 20 merchants, 10-73 an hour each, from 13 days before the last
 -- day up to the hour before now (so the hourly jobs have a last closed hour to look at); merchant 7
 -- sells ten times its usual in that newest hour (an anomaly for analytics_txn_anomalies).
+WITH merchant_hours AS (
+    SELECT
+        h.hour,
+        m.merchant_id,
+        (10 + (hashint8extended(m.merchant_id, extract(EPOCH FROM h.hour)::bigint) & 63))::integer
+        * CASE
+            WHEN m.merchant_id = 7 AND h.hour = date_trunc('hour', now(), 'UTC') - interval '1 hour' THEN 10
+            ELSE 1
+        END AS n
+    FROM
+        generate_series(
+            (%(last_day)s::date - 13)::timestamp AT TIME ZONE 'UTC',
+            date_trunc('hour', now(), 'UTC') - interval '1 hour',
+            interval '1 hour'
+        ) AS h (hour)
+    CROSS JOIN generate_series(1, 20) AS m (merchant_id)
+)
+
 INSERT INTO wallet_transactions (merchant_id, currency, amount, occurred_at, created_at)
 SELECT
-    m,
+    mh.merchant_id,
     'EUR',
-    (1 + (hashint8extended(m * 100003 + i, extract(EPOCH FROM h)::bigint) & 8191))::numeric / 100,
-    h + (i - 1) * (interval '3599 seconds' / k.n),
-    h + (i - 1) * (interval '3599 seconds' / k.n)
-FROM
-    generate_series(
-        (%(last_day)s::date - 13)::timestamp AT TIME ZONE 'UTC',
-        date_trunc('hour', now(), 'UTC') - interval '1 hour',
-        interval '1 hour'
-    ) AS h
-CROSS JOIN generate_series(1, 20) AS m
-CROSS JOIN
-    LATERAL (
-        SELECT
-            (10 + (hashint8extended(m, extract(EPOCH FROM h)::bigint) & 63))::integer
-            * CASE WHEN m = 7 AND h = date_trunc('hour', now(), 'UTC') - interval '1 hour' THEN 10 ELSE 1 END AS n
-    ) AS k
-CROSS JOIN LATERAL generate_series(1, k.n) AS i;
+    (1 + (hashint8extended(mh.merchant_id * 100003 + i.i, extract(EPOCH FROM mh.hour)::bigint) & 8191))::numeric / 100,
+    mh.hour + (i.i - 1) * (interval '3599 seconds' / mh.n),
+    mh.hour + (i.i - 1) * (interval '3599 seconds' / mh.n)
+FROM merchant_hours AS mh
+CROSS JOIN LATERAL generate_series(1, mh.n) AS i (i);
 
 -- What the consumer wrote: the hourly aggregates of those transactions, but for one hour of
 -- merchant 3 it processed twice (runbook 004 "Incorrect Aggregate Values": duplicate event processing),
