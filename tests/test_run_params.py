@@ -15,6 +15,7 @@ pytestmark = pytest.mark.airflow_run
 
 
 PARAM_DAGS = [
+    "analytics_cache_clear",
     "analytics_cache_warming",
     "analytics_daily_aggregation",
     "analytics_monthly_archival",

@@ -10,7 +10,7 @@ imports the core and what it really uses, nothing else:
 | `alerting` | Slack alerts by severity, escalation, deadlines | every DAG (callbacks) |
 | `replication` | replica lag and the `wait_for_replicas` gate | the DAGs that write |
 | `aggregation` | tasks -> `daily_analytics` | `analytics_daily_aggregation` |
-| `cache` | Redis cache warming and hygiene | `analytics_cache_warming` |
+| `cache` | Redis cache warming and hygiene, clearing on demand | `analytics_cache_warming`, `analytics_cache_clear` |
 | `mv` | materialized view refreshes | `analytics_mv_refresh`, `analytics_mv_refresh_frequent` |
 | `maintenance` | VACUUM, REINDEX, invalid-index sweep, deadlocks | `analytics_weekly_maintenance` |
 | `archival` | old `daily_analytics` to the archive, statement history | `analytics_monthly_archival` |

@@ -1,8 +1,8 @@
-"""The task bodies of `analytics_cache_warming`, one function per task."""
+"""The task bodies of `analytics_cache_warming` and `analytics_cache_clear`, one function per task."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from analytics_ops.core import tasks
@@ -72,4 +72,28 @@ def report(results: list[dict[str, Any]], swept: dict[str, Any]) -> dict[str, An
     }
     print("cache warming: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
     tasks.record("redis", summary)
+    return summary
+
+
+def check_clear_params() -> dict[str, Any]:
+    # The keys to clear, as one SCAN pattern; refuses bad params before Redis is reached.
+    from analytics_ops.cache.clearing import clear_request
+    from analytics_ops.core.params import refused
+
+    with refused("deleted"):
+        request = clear_request(tasks.params(), load_config().cache)
+    print(f"{'dry run: ' if request.dry_run else ''}clearing the keys matching {request.pattern!r} ({request.scope})")
+    return request.as_dict()
+
+
+def clear_keys(request: dict[str, Any]) -> dict[str, Any]:
+    # SCAN + UNLINK in pipelined batches (a dry run only counts); the result goes to ops.run_log.
+    from analytics_ops.cache.clearing import clear_keys as clear
+    from analytics_ops.core.redis import redis_client
+
+    started = datetime.now(UTC)
+    result = clear(redis_client(), request["pattern"], load_config().cache, dry_run=request["dry_run"])
+    print(result.summary())
+    summary = {**request, **result.as_dict()}
+    tasks.record(request["pattern"], summary, started_at=started)
     return summary

@@ -87,7 +87,7 @@ class SuiteConfig(_Strict):
     replication: ReplicationSettings = ReplicationSettings()
     """Replica-lag gate in front of write-heavy work (runbook 000: lag over 60 s means trouble)."""
     cache: CacheSettings = CacheSettings()
-    """Redis cache warming (runbook 001, Cache Management)."""
+    """The Redis cache: warming (runbook 001, Cache Management) and clearing (runbook 004, Clear Cache)."""
     mv_refresh: MvRefreshSettings = MvRefreshSettings()
     """Materialized views, refreshed CONCURRENTLY (readers never blocked), one mapped task per view."""
     maintenance: MaintenanceSettings = MaintenanceSettings()

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from analytics_ops.core.config_types import Duration, _Strict
+from analytics_ops.core.key_patterns import literal_start, outside_prefixes
 
 
 class PriorityWeights(_Strict):
@@ -61,9 +62,18 @@ class CacheSettings(_Strict):
     overview_key_template: str = "analytics:overview:{user_id}"
     """... and one with all five, for the overview endpoint."""
     hygiene_pattern: str = "analytics:*"
-    """Hygiene: keys matching this with no TTL are deleted (SCAN, never KEYS)."""
+    """The analytics cache's keys: the hygiene pass deletes those with no TTL (SCAN, never KEYS), and
+    analytics_cache_clear's scope `analytics` deletes them all. Must lie within clearable_prefixes."""
     scan_count: int = Field(1_000, ge=10, le=100_000)
-    """COUNT hint of each SCAN call during the hygiene pass."""
+    """COUNT hint of each SCAN call (the hygiene pass, cache clearing)."""
+    clearable_prefixes: list[str] = Field(default_factory=lambda: ["analytics:", "live:merchant:"], min_length=1)
+    """The only key namespaces analytics_cache_clear may delete from: a pattern must begin with one of them written out
+    in full (no glob character before the prefix ends), or it is refused. Each ends with ':'."""
+    merchant_pattern: str = "live:merchant:{merchant_id}:*"
+    """One merchant's live counters (analytics_cache_clear, scope `merchant`); {merchant_id} is replaced by the id.
+    The id must be followed by a literal separator, so merchant 1 never reaches merchant 12's keys."""
+    unlink_batch: int = Field(1_000, ge=1, le=100_000)
+    """Cache clearing: keys unlinked per pipeline round trip (one UNLINK per key)."""
 
     @model_validator(mode="after")
     def _templates_name_their_fields(self) -> CacheSettings:
@@ -73,6 +83,27 @@ class CacheSettings(_Strict):
             raise ValueError("overview_key_template must contain {user_id}")
         if self.ttl < timedelta(seconds=1):
             raise ValueError("ttl must be at least 1s: every cached key expires")
+        return self
+
+    @model_validator(mode="after")
+    def _clearing_stays_within_its_prefixes(self) -> CacheSettings:
+        for prefix in self.clearable_prefixes:
+            if not prefix.endswith(":") or literal_start(prefix) != prefix or prefix != prefix.strip():
+                raise ValueError(
+                    f"clearable_prefixes: {prefix!r} must be a namespace ending in ':', without glob characters"
+                )
+        if reason := outside_prefixes(self.hygiene_pattern, self.clearable_prefixes):
+            raise ValueError(f"hygiene_pattern: {reason}")
+        before, placeholder, after = self.merchant_pattern.partition("{merchant_id}")
+        if not placeholder or "{merchant_id}" in after:
+            raise ValueError("merchant_pattern must contain {merchant_id} once")
+        if literal_start(before) != before or not after or literal_start(after[0]) != after[0] or after[0].isdigit():
+            raise ValueError(
+                "merchant_pattern: {merchant_id} must follow a literal prefix and be followed by a literal separator"
+                " (not a digit or glob character), e.g. live:merchant:{merchant_id}:*"
+            )
+        if reason := outside_prefixes(before, self.clearable_prefixes):
+            raise ValueError(f"merchant_pattern: {reason}")
         return self
 
 
