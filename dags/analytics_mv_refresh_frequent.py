@@ -4,7 +4,10 @@
 Automates runbook 004, *Refresh Materialized Views* ("every 5-15 minutes via cron"):
 `mv_txn_daily_agg` (the `frequent` group of `mv_refresh.groups` in the config).
 
-**Schedule:** every 15 minutes. A separate DAG from the evening refresh so each has its own schedule,
+**Schedule:** every 15 minutes, and at once when `txn_hourly_agg` was rebuilt: the Asset
+`txn_hourly_agg`, which `analytics_txn_backfill` and `analytics_txn_reconciliation`'s repair update
+(an Asset-or-time schedule: the view follows the data, and stays within the runbook's 5-15 minutes
+otherwise). A separate DAG from the evening refresh so each has its own schedule,
 deadline and history; the config refuses a view listed in both groups, so the two never refresh the
 same view. Never overlaps itself: one run at a time, and the view's advisory lock.
 
@@ -26,8 +29,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import dag
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag
 
+from analytics_ops.core.assets import TXN_HOURLY_AGG
 from analytics_ops.core.dag_defaults import suite_dag_args
 from analytics_ops.mv.refresh import refresh_group_tasks
 
@@ -35,7 +39,10 @@ DAG_ID = "analytics_mv_refresh_frequent"
 
 
 @dag(
-    schedule="*/15 * * * *",
+    # Every 15 minutes, and at once when txn_hourly_agg was rebuilt (a backfill, a repaired drift).
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("*/15 * * * *", timezone="UTC"), assets=[TXN_HOURLY_AGG]
+    ),
     start_date=datetime(2020, 1, 1, tzinfo=UTC),
     max_active_runs=1,
     **suite_dag_args(DAG_ID, doc_md=__doc__),

@@ -21,6 +21,7 @@ PARAM_DAGS = [
     "analytics_monthly_archival",
     "analytics_pitr",
     "analytics_restore",
+    "analytics_txn_backfill",
 ]
 
 

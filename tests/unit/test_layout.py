@@ -20,6 +20,7 @@ MAY_IMPORT = {
     "archival": {"core", "maintenance"},  # VACUUM after the move, the size report
     "retention": {"core", "maintenance"},  # VACUUM after the deletes
     "stuck_work": {"core"},
+    "transactions": {"core"},
     "backups": {"core"},
     "health": {"core", "maintenance", "replication"},  # table health, index bloat, replica lag
     "ops_page": {"core", "replication"},  # replica lag measured now

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from analytics_ops.core.config import AggregationSettings
-from analytics_ops.core.params import ParamError, blank, parse_day
+from analytics_ops.core.params import blank, day_span, not_before
 
 
 @dataclass(frozen=True, order=True)
@@ -64,37 +64,20 @@ def resolve_day_range(
     2025) must not be logged as a run that aggregated nothing.
     """
     now = now or datetime.now(UTC)
-    newest_complete_day = now.astimezone(UTC).date() - timedelta(days=1)
     if blank(start_param) and blank(end_param):
         day = run_date.astimezone(UTC).date() - timedelta(days=1)
-        return _not_before(DayRange(day, day), earliest_day)
-    if blank(start_param):
-        raise ParamError("end_date is set but start_date is not; give start_date too (or neither)")
-    start = parse_day("start_date", start_param)
-    end = start if blank(end_param) else parse_day("end_date", end_param)
-    if end < start:
-        raise ParamError(f"end_date {end} is before start_date {start}")
-    if end > newest_complete_day:
-        raise ParamError(
-            f"end_date {end} is in the future or not over yet (UTC now {now:%Y-%m-%d %H:%M}); "
-            f"the newest day that can be aggregated is {newest_complete_day}"
-        )
-    span = (end - start).days + 1
-    if span > max_days:
-        raise ParamError(
-            f"{start}..{end} spans {span} days, more than aggregation.max_backfill_days ({max_days}); "
-            "split it into several runs or raise the limit in the config"
-        )
-    return _not_before(DayRange(start, end), earliest_day)
-
-
-def _not_before(day_range: DayRange, earliest_day: date) -> DayRange:
-    if day_range.start < earliest_day:
-        raise ParamError(
-            f"{day_range} starts before aggregation.earliest_day ({earliest_day}), the oldest day this suite "
-            "aggregates; check the year, or lower the setting if older data really exists"
-        )
-    return day_range
+        not_before(day, day, section="aggregation", earliest_day=earliest_day)
+        return DayRange(day, day)
+    start, end = day_span(
+        ("start_date", "end_date"),
+        (start_param, end_param),
+        section="aggregation",
+        max_days=max_days,
+        earliest_day=earliest_day,
+        now=now,
+        verb="aggregated",
+    )
+    return DayRange(start, end)
 
 
 def split_into_chunks(day_range: DayRange, chunk_days: int) -> list[DayRange]:

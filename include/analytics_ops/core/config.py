@@ -56,6 +56,7 @@ from analytics_ops.core.settings_suite import (  # noqa: F401 (re-exported)
     ReplicationSettings,
     Route,
 )
+from analytics_ops.core.settings_transactions import TransactionSettings
 
 # The models live in config_types and settings_*; everything imports them from here.
 
@@ -107,6 +108,9 @@ class SuiteConfig(_Strict):
     routine, runbook 002's daily checklist, runbook 003's freshness, runbook 000's backlog. Each check is ok, warn
     or critical; a critical check fails its task (and alerts at the DAG's severity), a warning only shows in the
     Slack digest. Results are kept in ops.health_check_results."""
+    transactions: TransactionSettings = TransactionSettings()
+    """Runbook 004's transaction analytics: analytics_txn_backfill (rebuild txn_hourly_agg from wallet_transactions by
+    date range) and analytics_txn_reconciliation (hourly: the last closed hours recomputed and compared)."""
     weekly_review: WeeklyReviewSettings = WeeklyReviewSettings()
     """The weekly review (analytics_weekly_review, Mondays 07:00 UTC): runbook 001's weekly health check and runbook
     002's weekly checklist. Findings are warnings in the digest, never failures."""

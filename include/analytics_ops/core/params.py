@@ -36,6 +36,57 @@ def parse_day(name: str, value: object) -> date:
         raise ParamError(f"{name}: {value!r} is not a real calendar day ({exc})") from None
 
 
+def day_span(
+    names: tuple[str, str],
+    values: tuple[object, object],
+    *,
+    section: str,
+    max_days: int,
+    earliest_day: date,
+    now: datetime,
+    verb: str,
+) -> tuple[date, date]:
+    """The days from the params `names` (start, end; end empty: the start day), both included.
+
+    ParamError when the start is missing, a value is not a day, the range is reversed, not over yet
+    (a day is over once UTC midnight passed), longer than `<section>.max_backfill_days`, or starts
+    before `<section>.earliest_day` (a typo'd year must not be logged as a run that did nothing).
+    """
+    from datetime import UTC, timedelta
+
+    (start_name, end_name), (start_param, end_param) = names, values
+    if blank(start_param):
+        raise ParamError(f"{end_name} is set but {start_name} is not; give {start_name} too (or neither)"
+                         if not blank(end_param) else f"give {start_name} (and {end_name}), as YYYY-MM-DD")  # fmt: skip
+    start = parse_day(start_name, start_param)
+    end = start if blank(end_param) else parse_day(end_name, end_param)
+    if end < start:
+        raise ParamError(f"{end_name} {end} is before {start_name} {start}")
+    newest_complete_day = now.astimezone(UTC).date() - timedelta(days=1)
+    if end > newest_complete_day:
+        raise ParamError(
+            f"{end_name} {end} is in the future or not over yet (UTC now {now:%Y-%m-%d %H:%M}); "
+            f"the newest day that can be {verb} is {newest_complete_day}"
+        )
+    span = (end - start).days + 1
+    if span > max_days:
+        raise ParamError(
+            f"{start}..{end} spans {span} days, more than {section}.max_backfill_days ({max_days}); "
+            "split it into several runs or raise the limit in the config"
+        )
+    not_before(start, end, section=section, earliest_day=earliest_day)
+    return start, end
+
+
+def not_before(start: date, end: date, *, section: str, earliest_day: date) -> None:
+    if start < earliest_day:
+        shown = start.isoformat() if start == end else f"{start.isoformat()}..{end.isoformat()}"
+        raise ParamError(
+            f"{shown} starts before {section}.earliest_day ({earliest_day}), the oldest day the suite works on; "
+            "check the year, or lower the setting if older data really exists"
+        )
+
+
 def unknown_keys(conf: Mapping[str, Any] | None, *, declared: Iterable[str]) -> None:
     """ParamError naming every key of a run's `conf` that is not one of the DAG's `declared` params."""
     known = sorted(declared)
