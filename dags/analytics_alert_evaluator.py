@@ -33,7 +33,7 @@ for 1 minute"); a longer interval would make every `pending_for` of a minute a t
 | `frequent_view_stale` | `mv_txn_daily_agg` not refreshed for 30 min | P2 |
 | `dag_still_failing` | a suite DAG failing for 30 min with no success since | the DAG's + 1 |
 | `alert_rules_failing` | over 10 failed product-rule evaluations in the last hour | P2 |
-| `txn_aggregates_drifting` | the newest reconciliation found `txn_hourly_agg` rows differing from `wallet_transactions`, not repaired | P2 |
+| `txn_aggregates_drifting` | the newest reconciliation found drift in `txn_hourly_agg`, not repaired | P2 |
 
 3. **State** (`ops.alerts`, one row per episode): active for the rule's `pending_for`: **pending**,
    then **firing**; inactive for `alerting.keep_firing_for` (5 min): **resolved**. Alerts are
