@@ -19,6 +19,7 @@ from bench import (
     bench_cache,
     bench_mv,
     bench_pgbackrest,
+    bench_txn_backfill,
     bench_under_load,
 )
 
@@ -31,6 +32,7 @@ GROUPS = {
     "under_load": bench_under_load.run,
     "pgbackrest": bench_pgbackrest.run,
     "alerts": bench_alerts.run,
+    "txn_backfill": bench_txn_backfill.run,
 }
 
 

@@ -34,7 +34,7 @@ def main() -> int:
         # Airflow 3.3.2's dag.test() crashes at the end of a run of a DAG with a deadline alert
         # (tests/dag_runs.py says why); deadlines only matter to a real scheduler anyway.
         dag.deadline = None
-        run = dag.test(run_conf=_pitr_conf() if dag_id == "analytics_pitr" else None)
+        run = dag.test(run_conf=CONF[dag_id]() if dag_id in CONF else None)
         tis = sorted(run.get_task_instances(), key=lambda ti: (ti.task_id, ti.map_index))
         print(f"--- {dag_id}: {run.state} in {time.perf_counter() - started:.1f}s")
         for ti in tis:
@@ -57,6 +57,14 @@ def main() -> int:
     return 1 if failed else 0
 
 
+def _txn_backfill_conf() -> dict:
+    """The two newest whole days of the demo's wallet transactions."""
+    from datetime import UTC, datetime, timedelta
+
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    return {"from": (yesterday - timedelta(days=1)).isoformat(), "to": yesterday.isoformat()}
+
+
 def _pitr_conf() -> dict:
     from analytics_ops.backups.jobs import WAL_FOLDER
     from analytics_ops.backups.storage import destination_root
@@ -65,6 +73,10 @@ def _pitr_conf() -> dict:
 
     covers = covered_until(destination_root(load_config().backups) / WAL_FOLDER)
     return {"target_time": covers.isoformat() if covers else None, "keep_running": False}
+
+
+# Params of the DAGs that need to be told something (every other DAG runs with its defaults).
+CONF = {"analytics_pitr": _pitr_conf, "analytics_txn_backfill": _txn_backfill_conf}
 
 
 def _drop_backup_slot() -> None:

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,19 @@ NEEDS_BACKUP = ("analytics_restore", "analytics_pitr")
 BACKUPS = ("analytics_backup_full", "analytics_backup_incremental")
 LAST = ("analytics_health_check", "analytics_weekly_review")
 FIRST = tuple(d for d in SUITE_DAGS if d not in NEEDS_BACKUP + LAST)
-# Params: each DAG runs with its defaults, as scripts/demo.py runs it, but the point-in-time
-# recovery, which has to be told an instant: the newest one the fetched WAL covers, and no cluster
+# Params: each DAG runs with its defaults, as scripts/demo.py runs it, but the transaction backfill
+# (which days) and the point-in-time recovery, which has to be told an instant: the newest one the fetched WAL covers, and no cluster
 # left running on the worker.
 CONF: dict[str, Any] = {
+    # The backfill is told which days (the two newest whole days of the demo's transactions).
+    "analytics_txn_backfill": lambda: {
+        "from": (datetime.now(UTC).date() - timedelta(days=2)).isoformat(),
+        "to": (datetime.now(UTC).date() - timedelta(days=1)).isoformat(),
+    },
     "analytics_pitr": lambda: {
         "target_time": json.loads((BACKUP_ROOT / "wal" / "covered_until.json").read_text())["covers_until"],
         "keep_running": False,
-    }
+    },
 }
 
 
