@@ -28,8 +28,8 @@ BACKUPS = ("analytics_backup_full", "analytics_backup_incremental")
 LAST = ("analytics_health_check", "analytics_weekly_review")
 FIRST = tuple(d for d in SUITE_DAGS if d not in NEEDS_BACKUP + LAST)
 # Params: each DAG runs with its defaults, as scripts/demo.py runs it, but the transaction backfill
-# (which days) and the point-in-time recovery, which has to be told an instant: the newest one the fetched WAL covers, and no cluster
-# left running on the worker.
+# (which days) and the point-in-time recovery, which has to be told an instant: the newest one the
+# fetched WAL covers, and no cluster left running on the worker.
 CONF: dict[str, Any] = {
     # The backfill is told which days (the two newest whole days of the demo's transactions).
     "analytics_txn_backfill": lambda: {
