@@ -42,7 +42,7 @@ def _load() -> None:
             "SELECT 1 + (hashint8(i) & 1023) %% %(m)s, 'EUR', (1 + (hashint8(i) >> 12 & 65535)) / 100.0, "
             "%(start)s + (i * %(span)s / %(n)s) * interval '1 second', "
             "%(start)s + (i * %(span)s / %(n)s) * interval '1 second' "
-            "FROM generate_series(0, %(n)s - 1) AS i",
+            "FROM generate_series(0::bigint, %(n)s - 1) AS i",
             {"m": MERCHANTS, "start": START, "span": DAYS * 86400, "n": TRANSACTIONS},
         )
         conn.execute("ANALYZE wallet_transactions")

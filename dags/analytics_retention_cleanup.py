@@ -4,7 +4,8 @@
 Automates runbook 002's retention cleanup (processing jobs older than 90 days, email history older
 than a year) and runbook 004's *Clean up old resolved alerts (> 30 days)*; it also keeps the
 continuous alert evaluator's history bounded: `ops.alerts` episodes resolved over 90 days ago (open
-ones are never touched), `ops.alert_notifications` over 90 days, `ops.alert_rule_failures` over 30.
+ones are never touched), `ops.alert_notifications` over 90 days, `ops.alert_rule_failures` over 30,
+and the transaction reconciliations (`ops.txn_reconciliations`, their drift rows with them) over 30.
 
 **Schedule:** daily at 03:30 UTC.
 
