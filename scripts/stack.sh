@@ -364,7 +364,14 @@ prepare_dirs() {
   (umask 077; printf '127.0.0.1:*:*:%s:%s\n127.0.0.1:*:*:%s:%s\n' "$PG_USER" "$(cat "$STACK/secrets/pg_password")" \
     "$REPLICATION_ROLE" "$(cat "$STACK/secrets/replication_password")" > "$STACK/secrets/pgpass")
   if [ "$(id -u)" -eq 0 ]; then
-    chown -R "$USER_" "$STACK/pg" "$STACK/run" "$STACK/log" "$STACK/redis" "$STACK/secrets"
+    chown -R "$USER_" "$STACK/secrets"
+    # The servers' folders are walked only while they are not the service user's yet (a new stack):
+    # under a running cluster, files vanish during chown -R (a database dropped, a temp file) and the
+    # walk fails, which broke `stack.sh up celery` in the middle of a test session.
+    local dir
+    for dir in "$STACK/pg" "$STACK/run" "$STACK/log" "$STACK/redis"; do
+      [ "$(stat -c %U "$dir")" = "$USER_" ] || chown -R "$USER_" "$dir"
+    done
     chmod 700 "$STACK/run"
   fi
 }
