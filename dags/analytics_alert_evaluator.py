@@ -19,7 +19,8 @@ for 1 minute"); a longer interval would make every `pending_for` of a minute a t
    that cannot be evaluated (unknown metric, a window out of range, a failing query, its own
    `notify_connection` refusing the message) is recorded in `ops.alert_rule_failures`.
 2. **Ops rules** (`alerting.rules` in the config): each names a check of the suite's check framework
-   (the health check's checks, `dag_failing`, `alert_rule_failures`) and a condition on its grade
+   (the health check's checks, `dag_failing`, `alert_rule_failures`, `txn_drift`, `txn_anomalies`,
+   `txn_aggregation_lag`) and a condition on its grade
    (`when: warn | critical | unmeasurable`) or its number (`above` / `below`):
 
 | rule | condition (shipped config) | severity |
@@ -34,6 +35,8 @@ for 1 minute"); a longer interval would make every `pending_for` of a minute a t
 | `dag_still_failing` | a suite DAG failing for 30 min with no success since | the DAG's + 1 |
 | `alert_rules_failing` | over 10 failed product-rule evaluations in the last hour | P2 |
 | `txn_aggregates_drifting` | the newest reconciliation found drift in `txn_hourly_agg`, not repaired | P2 |
+| `txn_anomaly` | a merchant of the newest anomaly scan (analytics_txn_anomalies), once each | P2 |
+| `txn_aggregation_lagging` | a wallet transaction waiting over 5 min for `txn_hourly_agg` | P2 |
 
 3. **State** (`ops.alerts`, one row per episode): active for the rule's `pending_for`: **pending**,
    then **firing**; inactive for `alerting.keep_firing_for` (5 min): **resolved**. Alerts are

@@ -5,6 +5,9 @@
   not by a count of runs (a daily DAG's "two failed runs" is two days).
 - `alert_rule_failures`: evaluations of product rules that failed in the last hour (runbook 004:
   "alert rule failures over 10 an hour").
+- `txn_drift`: rows of txn_hourly_agg the newest reconciliation found wrong and did not repair.
+- `txn_anomalies`: each merchant the newest anomaly scan (analytics_txn_anomalies) judged anomalous.
+- `txn_aggregation_lag`: seconds the oldest transaction not yet aggregated has waited (runbook 004).
 """
 
 from __future__ import annotations
@@ -82,6 +85,58 @@ def txn_drift(ctx: CheckContext) -> list[CheckResult]:
     ]
 
 
+def txn_anomalies(ctx: CheckContext) -> list[CheckResult]:
+    """One critical result per merchant the newest scan of the last 2 hours found anomalous (runbook 004 SIRA):
+    the alert of each fires once and resolves when a newer scan no longer has it."""
+    from analytics_ops.core.db import sql_file
+
+    with ctx.primary() as conn:
+        rows = conn.execute(
+            sql_file("alerting/txn_anomalies"), {"now": ctx.checked_at, "max_age": "2 hours"}
+        ).fetchall()
+    if not rows:
+        return [CheckResult("txn_anomalies", OK, "no anomaly scan in the last 2 hours", "no anomaly", None)]
+    hour, history, scored = rows[0][:3]
+    shown = f"{hour.astimezone(UTC):%Y-%m-%d %H:00} UTC"
+    results = [
+        CheckResult(
+            f"txn_anomalies:merchant {merchant}",
+            CRITICAL,
+            f"merchant {merchant}: {count} transaction(s) in {shown}, z = {z:+.1f}",
+            f"|z| under the scan's threshold against the trailing {history} h",
+            round(z, 2),
+            f"mean {mean:.1f} a hour, standard deviation {stddev:.1f}, over the {history} h before; "
+            f"{scored} merchant(s) scored",
+        )
+        for _, _, _, merchant, count, mean, stddev, z in rows
+        if merchant is not None
+    ]
+    return results or [CheckResult("txn_anomalies", OK, f"no anomaly in {shown} ({scored} merchant(s))", "no anomaly",
+                                   0.0)]  # fmt: skip
+
+
+def txn_aggregation_lag(ctx: CheckContext) -> list[CheckResult]:
+    """Runbook 004 key metric "Aggregation lag > 5 minutes": how long the oldest wallet transaction created after
+    the consumer's newest write to txn_hourly_agg has waited."""
+    from analytics_ops.core.db import sql_file
+
+    with ctx.primary() as conn:
+        lag, last_write, waiting = conn.execute(
+            sql_file("alerting/txn_aggregation_lag"), {"now": ctx.checked_at}
+        ).fetchone()
+    written = "never" if last_write is None else last_write.astimezone(UTC).isoformat(timespec="seconds")
+    return [
+        CheckResult(
+            "txn_aggregation_lag",
+            CRITICAL if lag > 300 else OK,
+            f"{human_duration(lag)} behind ({waiting} transaction(s) waiting)" if waiting else "nothing waits",
+            "runbook 004: under 5 minutes",
+            round(lag, 1),
+            f"newest write to txn_hourly_agg: {written}",
+        )
+    ]
+
+
 ALERTING_CHECKS: tuple[Check, ...] = (
     Check("check_dag_failing", "dag_failing", dag_failing,
           "the DAG's failure alert has the error and the runbook entry: fix the cause, clear the task"),
@@ -89,4 +144,8 @@ ALERTING_CHECKS: tuple[Check, ...] = (
           "runbook 004 Alerts Not Firing: fix or deactivate the rules named"),
     Check("check_txn_drift", "txn_drift", txn_drift,
           "runbook 004 Incorrect Aggregate Values: duplicate event processing? trigger analytics_txn_backfill"),
+    Check("check_txn_anomalies", "txn_anomalies", txn_anomalies,
+          "runbook 004 SIRA: a spike (promotion, duplicate processing) or a drop (integration or consumer down)?"),
+    Check("check_txn_aggregation_lag", "txn_aggregation_lag", txn_aggregation_lag,
+          "runbook 004 Consumer Lag Increasing: check the consumer's health and lag, scale consumers"),
 )  # fmt: skip

@@ -110,7 +110,8 @@ class SuiteConfig(_Strict):
     Slack digest. Results are kept in ops.health_check_results."""
     transactions: TransactionSettings = TransactionSettings()
     """Runbook 004's transaction analytics: analytics_txn_backfill (rebuild txn_hourly_agg from wallet_transactions by
-    date range) and analytics_txn_reconciliation (hourly: the last closed hours recomputed and compared)."""
+    date range), analytics_txn_reconciliation (hourly: the last closed hours recomputed and compared) and
+    analytics_txn_anomalies (hourly: each merchant's last hour scored against its history)."""
     weekly_review: WeeklyReviewSettings = WeeklyReviewSettings()
     """The weekly review (analytics_weekly_review, Mondays 07:00 UTC): runbook 001's weekly health check and runbook
     002's weekly checklist. Findings are warnings in the digest, never failures."""

@@ -105,3 +105,33 @@ def repair_drift(found: dict[str, Any]) -> dict[str, Any]:
     )
     print(f"rebuilt {len(repaired)} hour(s): {', '.join(h.isoformat() for h in repaired)}")
     return {"repaired_hours": len(repaired)}
+
+
+# --- analytics_txn_anomalies -----------------------------------------------------------------------
+
+
+def score_anomalies() -> dict[str, Any]:
+    """Score each merchant's last closed hour against its trailing window; store the scan and its anomalies."""
+    from analytics_ops.transactions.anomalies import record, score, scored_hour
+
+    settings = load_config().transactions
+    hour = scored_hour(tasks.run_date())
+
+    def work(conn: Any) -> Any:
+        scan = score(conn, hour, settings)
+        scan.scan_id = record(conn, tasks.run_id(), scan)
+        return scan
+
+    scan = tasks.run_recorded(
+        work,
+        subject=f"{hour:%Y-%m-%d %H:00} UTC",
+        details=lambda s: {"merchants_scored": len(s.scores), "anomalies": [str(a) for a in s.anomalies[:10]]},
+    )
+    print(
+        f"{hour:%Y-%m-%d %H:00} UTC: {len(scan.scores)} merchant(s) scored against their last "
+        f"{settings.anomaly_history_hours} h, {len(scan.anomalies)} anomal{'y' if len(scan.anomalies) == 1 else 'ies'} "
+        f"(|z| >= {settings.anomaly_z_threshold:g}); the txn_anomaly rule of analytics_alert_evaluator sends them"
+    )
+    for anomaly in scan.anomalies[:20]:
+        print(f"  {anomaly}")
+    return {"hour": hour.isoformat(), "merchants_scored": len(scan.scores), "anomalies": len(scan.anomalies)}
