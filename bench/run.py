@@ -19,6 +19,7 @@ from bench import (
     bench_cache,
     bench_mv,
     bench_pgbackrest,
+    bench_txn_anomalies,
     bench_txn_backfill,
     bench_under_load,
 )
@@ -33,6 +34,7 @@ GROUPS = {
     "pgbackrest": bench_pgbackrest.run,
     "alerts": bench_alerts.run,
     "txn_backfill": bench_txn_backfill.run,
+    "txn_anomalies": bench_txn_anomalies.run,
 }
 
 
