@@ -37,6 +37,14 @@ def test_shipped_config_parses_with_runbook_defaults():
         ("database:\n  lock_timeout: 5 parsecs\n", "database.lock_timeout: Value error, '5 parsecs' is not a duration"),
         ("dags:\n  analytics_daily_aggregation:\n    severity: P9\n", "dags.analytics_daily_aggregation.severity"),
         ("dag_defaults:\n  retry_delay: 10m\n  max_retry_delay: 1m\n", "max_retry_delay must not be shorter"),
+        (
+            "transactions:\n  anomaly_history_hours: 12\n  anomaly_min_history_hours: 24\n",
+            "anomaly_min_history_hours (24) is over anomaly_history_hours (12): no merchant could ever be judged",
+        ),
+        (
+            "transactions:\n  anomaly_z_threshold: 0\n",
+            "transactions.anomaly_z_threshold: Input should be greater than 0",
+        ),
         ("- a\n- b\n", "the top level must be a mapping"),
         ("aggregation: [\n", "not valid YAML"),
     ],
