@@ -25,8 +25,10 @@ def main() -> int:
             print(f"IMPORT ERROR {path}:\n{error}", file=sys.stderr)
         return 1
     failed = []
-    # The health checks look at what the other DAGs did: they run last, daily before weekly.
-    last = ("analytics_health_check", "analytics_weekly_review")
+    # After the others, in this order: the cache clearing's dry run lists what the warming wrote; the
+    # evaluator sends what the scans found (drift, anomalies); the health checks look at what every
+    # other DAG did, daily before weekly.
+    last = ("analytics_cache_clear", "analytics_alert_evaluator", "analytics_health_check", "analytics_weekly_review")
     for dag_id in sorted(bag.dag_ids, key=lambda d: (d in last, last.index(d) if d in last else 0, d)):
         dag = bag.get_dag(dag_id)
         print(f"\n=== {dag_id} ===")
