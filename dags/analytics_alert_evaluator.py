@@ -20,7 +20,7 @@ for 1 minute"); a longer interval would make every `pending_for` of a minute a t
    `notify_connection` refusing the message) is recorded in `ops.alert_rule_failures`.
 2. **Ops rules** (`alerting.rules` in the config): each names a check of the suite's check framework
    (the health check's checks, `dag_failing`, `alert_rule_failures`, `txn_drift`, `txn_anomalies`,
-   `txn_aggregation_lag`) and a condition on its grade
+   `txn_aggregation_lag`, the `usage_*` checks) and a condition on its grade
    (`when: warn | critical | unmeasurable`) or its number (`above` / `below`):
 
 | rule | condition (shipped config) | severity |
@@ -37,6 +37,11 @@ for 1 minute"); a longer interval would make every `pending_for` of a minute a t
 | `txn_aggregates_drifting` | the newest reconciliation found drift in `txn_hourly_agg`, not repaired | P2 |
 | `txn_anomaly` | a merchant of the newest anomaly scan (analytics_txn_anomalies), once each | P2 |
 | `txn_aggregation_lagging` | a wallet transaction waiting over 5 min for `txn_hourly_agg` | P2 |
+| `usage_error_rate_high` | an org and model with over 5 % errors in the last 5 min (`usage_events`) | P1 |
+| `usage_error_rate_spike` | an org and model whose error rate rose 3x within 15 min | P1 |
+| `usage_latency_p95_high` | an org and model with P95 over 2 s in the last 10 min | P2 |
+| `usage_latency_p99_high` | an org and model with P99 over 5 s in the last 5 min | P1 |
+| `usage_latency_spiking` | an org and model whose P95 rose 2x within 15 min | P2 |
 
 3. **State** (`ops.alerts`, one row per episode): active for the rule's `pending_for`: **pending**,
    then **firing**; inactive for `alerting.keep_firing_for` (5 min): **resolved**. Alerts are

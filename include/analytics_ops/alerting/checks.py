@@ -8,6 +8,9 @@
 - `txn_drift`: rows of txn_hourly_agg the newest reconciliation found wrong and did not repair.
 - `txn_anomalies`: each merchant the newest anomaly scan (analytics_txn_anomalies) judged anomalous.
 - `txn_aggregation_lag`: seconds the oldest transaction not yet aggregated has waited (runbook 004).
+- `usage_error_rate`, `usage_error_rate_rise`, `usage_latency_p95`, `usage_latency_p99`,
+  `usage_latency_rise`: runbook 003's alert thresholds, per organisation and model, from the last 20
+  minutes of `usage_events` (one result per organisation and model with enough events to judge).
 """
 
 from __future__ import annotations
@@ -137,6 +140,124 @@ def txn_aggregation_lag(ctx: CheckContext) -> list[CheckResult]:
     ]
 
 
+# Under this many events in a window, a rate or a percentile says nothing (3 errors of 10 requests is
+# not an error rate of 30 %): the organisation and model is not judged in that window.
+USAGE_MIN_EVENTS = 20
+# A rise is measured against a floor: from no error at all, the first few errors are not "3x".
+USAGE_ERROR_RATE_FLOOR = 1.0  # percent
+
+
+def _usage_windows(ctx: CheckContext) -> list[dict]:
+    from analytics_ops.core.db import sql_file
+
+    with ctx.primary() as conn:
+        exists = conn.execute("SELECT to_regclass('usage_events') IS NOT NULL").fetchone()[0]
+        if not exists:
+            return []
+        cur = conn.execute(sql_file("alerting/usage_windows"), {"now": ctx.checked_at})
+        names = [c.name for c in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _usage_results(ctx: CheckContext, name: str, measure, limit: float, threshold: str) -> list[CheckResult]:
+    """One result per organisation and model `measure(window)` judges (value, text, detail), critical over `limit`."""
+    results = []
+    for window in _usage_windows(ctx):
+        measured = measure(window)
+        if measured is None:
+            continue
+        value, text, detail = measured
+        results.append(
+            CheckResult(
+                f"{name}:{window['org_id']}/{window['model_id']}",
+                CRITICAL if value > limit else OK,
+                text,
+                threshold,
+                round(value, 2),
+                detail,
+            )
+        )
+    return results or [CheckResult(name, OK, "no organisation and model with enough events to judge", threshold, None)]
+
+
+def _rate(errors: int, events: int) -> float:
+    return 100.0 * errors / events
+
+
+def usage_error_rate(ctx: CheckContext) -> list[CheckResult]:
+    """Runbook 003 "Error Rate: > 5% for 5 minutes": errors (error, timeout) among the last 5 minutes' events."""
+
+    def measure(w: dict):
+        if w["recent_events"] < USAGE_MIN_EVENTS:
+            return None
+        rate = _rate(w["recent_errors"], w["recent_events"])
+        return rate, f"{rate:.1f} % errors in the last 5 min", f"{w['recent_errors']} of {w['recent_events']} events"
+
+    return _usage_results(ctx, "usage_error_rate", measure, 5.0, "runbook 003: at most 5 % over 5 minutes")
+
+
+def usage_error_rate_rise(ctx: CheckContext) -> list[CheckResult]:
+    """Runbook 003 "Error Rate Spike: 3x increase in 15 minutes": the last 5 minutes' error rate against the 15
+    minutes before them (at least USAGE_ERROR_RATE_FLOOR %)."""
+
+    def measure(w: dict):
+        if w["recent_events"] < USAGE_MIN_EVENTS or w["before_events"] < USAGE_MIN_EVENTS:
+            return None
+        recent, before = _rate(w["recent_errors"], w["recent_events"]), _rate(w["before_errors"], w["before_events"])
+        rise = recent / max(before, USAGE_ERROR_RATE_FLOOR)
+        return (
+            rise,
+            f"error rate {rise:.1f}x in 15 min ({before:.1f} % -> {recent:.1f} %)",
+            (
+                f"last 5 min: {w['recent_errors']} of {w['recent_events']}; the 15 min before: "
+                f"{w['before_errors']} of {w['before_events']}"
+            ),
+        )
+
+    return _usage_results(ctx, "usage_error_rate_rise", measure, 3.0, "runbook 003: under a 3x rise in 15 minutes")
+
+
+def usage_latency_p95(ctx: CheckContext) -> list[CheckResult]:
+    """Runbook 003 "Latency P95: > 2s for 10 minutes" (milliseconds)."""
+
+    def measure(w: dict):
+        if w["last_10_events"] < USAGE_MIN_EVENTS:
+            return None
+        p95 = float(w["p95_last_10"])
+        return p95, f"P95 {p95:.0f} ms over the last 10 min", f"{w['last_10_events']} events"
+
+    return _usage_results(ctx, "usage_latency_p95", measure, 2000.0, "runbook 003: P95 at most 2 s over 10 minutes")
+
+
+def usage_latency_p99(ctx: CheckContext) -> list[CheckResult]:
+    """Runbook 003 "Latency P99: > 5s for 5 minutes" (milliseconds)."""
+
+    def measure(w: dict):
+        if w["recent_events"] < USAGE_MIN_EVENTS:
+            return None
+        p99 = float(w["p99_recent"])
+        return p99, f"P99 {p99:.0f} ms over the last 5 min", f"{w['recent_events']} events"
+
+    return _usage_results(ctx, "usage_latency_p99", measure, 5000.0, "runbook 003: P99 at most 5 s over 5 minutes")
+
+
+def usage_latency_rise(ctx: CheckContext) -> list[CheckResult]:
+    """Runbook 003 "Latency Spike: 2x increase in 15 minutes": P95 of the last 5 minutes against the 15 before."""
+
+    def measure(w: dict):
+        if w["recent_events"] < USAGE_MIN_EVENTS or w["before_events"] < USAGE_MIN_EVENTS or not w["p95_before"]:
+            return None
+        recent, before = float(w["p95_recent"]), float(w["p95_before"])
+        rise = recent / before
+        return (
+            rise,
+            f"P95 {rise:.1f}x in 15 min ({before:.0f} ms -> {recent:.0f} ms)",
+            (f"last 5 min: {w['recent_events']} events; the 15 min before: {w['before_events']}"),
+        )
+
+    return _usage_results(ctx, "usage_latency_rise", measure, 2.0, "runbook 003: under a 2x rise in 15 minutes")
+
+
 ALERTING_CHECKS: tuple[Check, ...] = (
     Check("check_dag_failing", "dag_failing", dag_failing,
           "the DAG's failure alert has the error and the runbook entry: fix the cause, clear the task"),
@@ -148,4 +269,14 @@ ALERTING_CHECKS: tuple[Check, ...] = (
           "runbook 004 SIRA: a spike (promotion, duplicate processing) or a drop (integration or consumer down)?"),
     Check("check_txn_aggregation_lag", "txn_aggregation_lag", txn_aggregation_lag,
           "runbook 004 Consumer Lag Increasing: check the consumer's health and lag, scale consumers"),
+    Check("check_usage_error_rate", "usage_error_rate", usage_error_rate,
+          "runbook 003 High Error Rate Alert: error codes by model; analytics_incident_export for the window"),
+    Check("check_usage_error_rate_rise", "usage_error_rate_rise", usage_error_rate_rise,
+          "runbook 003 Error Rate Spike Alert: upstream incident? analytics_incident_export for the window"),
+    Check("check_usage_latency_p95", "usage_latency_p95", usage_latency_p95,
+          "runbook 003 High Latency Alert: slow queries, connection pool, cache hit rate"),
+    Check("check_usage_latency_p99", "usage_latency_p99", usage_latency_p99,
+          "runbook 003 High Latency Alert: slow queries, connection pool, cache hit rate"),
+    Check("check_usage_latency_rise", "usage_latency_rise", usage_latency_rise,
+          "runbook 003 Latency Spike Alert: what changed in the last 15 minutes (deploys, load, locks)"),
 )  # fmt: skip
