@@ -11,6 +11,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
+from psycopg import sql
+
 
 def admin_connect(dbname: str = "postgres") -> Any:
     import psycopg
@@ -58,6 +60,17 @@ def use_database(dbname: str) -> None:
             "schema": dbname,
         }
     )
+
+
+def drop_bench_databases() -> list[str]:
+    """Drop every aops_bench_* database: the volumes the benchmarks generate (10 million transactions,
+    a million usage events) and the WAL they wrote are gigabytes a development stack should not keep."""
+    with admin_connect() as conn:
+        conn.autocommit = True
+        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'aops\\_bench\\_%'")]
+        for name in names:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    return names
 
 
 def ensure_database(dbname: str) -> bool:

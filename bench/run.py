@@ -1,7 +1,9 @@
 """`make bench`: every benchmark, each printing its ratio against a raw baseline measured in the same run.
 
 Run one group with `scripts/with-env python bench/run.py aggregation`. Exit status 1 if a target
-was missed (the numbers are still printed); record results in docs/benchmarks.md.
+was missed (the numbers are still printed); record results in docs/benchmarks.md. The benchmark
+databases (aops_bench_*) are dropped at the end, gigabytes of data and WAL; `--keep-data` keeps them
+for the next run (the big ones are then reused instead of generated again).
 """
 
 from __future__ import annotations
@@ -53,12 +55,17 @@ def _freeze_config() -> None:
 
 
 def main(argv: list[str]) -> int:
+    from bench.common import drop_bench_databases
+
     _freeze_config()
-    names = argv or list(GROUPS)
+    keep = "--keep-data" in argv
+    names = [a for a in argv if a != "--keep-data"] or list(GROUPS)
     results = []
     for name in names:
         print(f"== {name}", flush=True)
         results.extend(GROUPS[name]())
+    if not keep:
+        print(f"dropped {', '.join(drop_bench_databases()) or 'no benchmark database'} (--keep-data keeps them)")
     missed = [r["name"] for r in results if not r["passed"]]
     print(f"\n{len(results) - len(missed)} of {len(results)} targets met" + (f"; missed: {missed}" if missed else ""))
     return 1 if missed else 0
