@@ -46,6 +46,8 @@ def _version(_: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from analytics_ops.alerting.rules import validate_rules  # the check framework: only for this command
+
     path = Path(args.path) if args.path else config_path()
     try:
         text = path.read_text(encoding="utf-8")
@@ -56,6 +58,11 @@ def _check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         # One line per problem, each naming its key (core.config._describe).
         print(exc, file=sys.stderr)
+        return 1
+    try:
+        validate_rules(config)  # as the evaluator DAG's parse does: every rule names a known check
+    except ValueError as exc:
+        print(f"invalid config {path}:\n  {exc}", file=sys.stderr)
         return 1
     print(f"{path}: valid ({len(config.dags)} DAG entries, primary connection {config.connections.primary!r})")
     return 0

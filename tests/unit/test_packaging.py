@@ -122,6 +122,14 @@ def test_check_config_prints_every_problem_with_its_key(tmp_path, capsys) -> Non
     assert "valid" in capsys.readouterr().out
     assert cli.main(["check-config", str(tmp_path / "missing.yaml")]) == 1
     assert "cannot be read" in capsys.readouterr().err
+    # What only the evaluator DAG's parse found before: a rule naming a check that does not exist.
+    rule = tmp_path / "rule.yaml"
+    shipped = (shipped_folder("config") / "analytics_ops.yaml").read_text()
+    rule.write_text(shipped.replace("check: postgres_reachable", "check: postgres_reachabel", 1))
+    assert cli.main(["check-config", str(rule)]) == 1
+    assert (
+        "alerting.rules: unknown check in primary_unreachable (check 'postgres_reachabel')" in capsys.readouterr().err
+    )
 
 
 def test_install_dags_writes_the_loader_once_and_refuses_what_it_cannot_do(tmp_path, capsys) -> None:
