@@ -5,8 +5,11 @@ No service: the installed-wheel path against the real stack is tests/test_instal
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -164,3 +167,41 @@ def test_every_command_has_help(capsys) -> None:
         assert f"usage: analytics-ops {command}" in capsys.readouterr().out
     assert cli.main(["version"]) == 0
     assert re.match(r"analytics-ops \d+\.\d+\.\d+ \(Airflow 3\.", capsys.readouterr().out)
+
+
+def test_parsing_the_loader_file_opens_no_connection_and_imports_no_client(tmp_path) -> None:
+    # As tests/unit/test_dag_policy.py checks dags/: every server a listener that counts who connects.
+    from tests.unit.test_dag_policy import _ConnectionCounter
+
+    (tmp_path / dag_folder.LOADER_FILE_NAME).write_text(dag_folder.loader_file(enabled=None, config=None))
+    counter = _ConnectionCounter()
+    try:
+        pg = {"conn_type": "postgres", "host": "127.0.0.1", "port": counter.port, "login": "x", "schema": "x"}
+        env = {
+            **os.environ,
+            "AIRFLOW_CONN_ANALYTICS_DB": json.dumps(pg),
+            "AIRFLOW_CONN_ANALYTICS_DB_REPLICA": json.dumps(pg),
+            "AIRFLOW_CONN_ANALYTICS_REDIS": json.dumps(
+                {"conn_type": "redis", "host": "127.0.0.1", "port": counter.port}
+            ),
+            "AIRFLOW_CONN_SLACK_OPS": json.dumps(
+                {"conn_type": "slackwebhook", "password": f"http://127.0.0.1:{counter.port}/hook"}
+            ),
+        }
+        env.pop("ANALYTICS_OPS_CONFIG", None)
+        script = (
+            "import json, sys\n"
+            "from airflow.dag_processing.dagbag import DagBag\n"
+            f"bag = DagBag(dag_folder={str(tmp_path)!r})\n"
+            "assert not bag.import_errors, bag.import_errors\n"
+            "heavy = sorted(m for m in ('psycopg', 'redis', 'slack_sdk', 'pandas') if m in sys.modules)\n"
+            "print(json.dumps({'dags': len(bag.dags), 'heavy': heavy}))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        assert report["dags"] == len(dag_folder.suite_dag_ids())
+        assert counter.accepted == 0, "parsing the loader file opened a network connection"
+        assert report["heavy"] == [], f"database/network clients imported at parse time: {report['heavy']}"
+    finally:
+        counter.close()
