@@ -1,8 +1,9 @@
 """Run every DAG of the suite once on the demo data (in-process, with dag.test) and say what each did.
 
 Used by `make demo`. Each DAG runs with its default params, as the scheduler would run it now, but
-the point-in-time recovery, which must be told an instant: the newest one the backups cover (it runs
-after the backup DAGs), as a rehearsal that leaves no cluster running.
+those that must be told something: the transaction backfill (its days), the incident export (the
+demo's error spike) and the point-in-time recovery (an instant: the newest one the backups cover; it
+runs after the backup DAGs, as a rehearsal that leaves no cluster running).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ def main() -> int:
             print(f"IMPORT ERROR {path}:\n{error}", file=sys.stderr)
         return 1
     failed = []
-    # The health checks look at what the other DAGs did: they run last, daily before weekly.
-    last = ("analytics_health_check", "analytics_weekly_review")
+    # After the others, in this order: the cache clearing's dry run lists what the warming wrote; the
+    # evaluator sends what the scans found (drift, anomalies); the health checks look at what every
+    # other DAG did, daily before weekly.
+    last = ("analytics_cache_clear", "analytics_alert_evaluator", "analytics_health_check", "analytics_weekly_review")
     for dag_id in sorted(bag.dag_ids, key=lambda d: (d in last, last.index(d) if d in last else 0, d)):
         dag = bag.get_dag(dag_id)
         print(f"\n=== {dag_id} ===")
@@ -65,6 +68,15 @@ def _txn_backfill_conf() -> dict:
     return {"from": (yesterday - timedelta(days=1)).isoformat(), "to": yesterday.isoformat()}
 
 
+def _incident_export_conf() -> dict:
+    """The demo's error spike: org-demo-2's gpt-small over the last hour."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    return {"org_id": "org-demo-2", "model_id": "gpt-small", "start": (now - timedelta(hours=1)).isoformat(),
+            "end": now.isoformat()}  # fmt: skip
+
+
 def _pitr_conf() -> dict:
     from analytics_ops.backups.jobs import WAL_FOLDER
     from analytics_ops.backups.storage import destination_root
@@ -76,7 +88,11 @@ def _pitr_conf() -> dict:
 
 
 # Params of the DAGs that need to be told something (every other DAG runs with its defaults).
-CONF = {"analytics_pitr": _pitr_conf, "analytics_txn_backfill": _txn_backfill_conf}
+CONF = {
+    "analytics_incident_export": _incident_export_conf,
+    "analytics_pitr": _pitr_conf,
+    "analytics_txn_backfill": _txn_backfill_conf,
+}
 
 
 def _drop_backup_slot() -> None:

@@ -18,6 +18,7 @@ PARAM_DAGS = [
     "analytics_cache_clear",
     "analytics_cache_warming",
     "analytics_daily_aggregation",
+    "analytics_incident_export",
     "analytics_monthly_archival",
     "analytics_pitr",
     "analytics_restore",

@@ -61,10 +61,14 @@ def backfill(**conf):
     return test_run(parse("analytics_txn_backfill"), run_conf=conf)
 
 
-def test_the_backfill_equals_an_independent_computation_and_a_rerun_changes_nothing(wallet, override_config):
+def test_the_backfill_equals_an_independent_computation_and_a_rerun_changes_nothing(wallet, override_config, capfd):
     override_config({"transactions": {"chunk_hours": 20}})  # chunks that do not fall on day boundaries
+    capfd.readouterr()
     run = backfill(**{"from": "2026-11-02", "to": "2026-11-04"})
     assert run.state == "success", states(run)
+    out = capfd.readouterr()  # a run that succeeded prints no line at error level
+    assert not [line for line in (out.out + out.err).splitlines() if "[error" in line]
+    assert "rebuilt 4 chunk(s)" in out.out
     start, end = DAY, DAY + timedelta(days=3)
     expected = expected_hours(wallet, start, end)
     assert len(expected) > 400

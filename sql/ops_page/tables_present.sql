@@ -2,6 +2,7 @@
 SELECT
     to_regclass('ops.backups') IS NOT NULL AS backups,
     to_regclass('ops.health_check_results') IS NOT NULL AS health_check_results,
+    to_regclass('ops.incident_exports') IS NOT NULL AS exports,
     -- The alert evaluator's tables come from one migration (010): all of them, or not set up.
     (
         to_regclass('ops.alerts') IS NOT NULL

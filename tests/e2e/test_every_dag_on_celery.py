@@ -28,13 +28,21 @@ BACKUPS = ("analytics_backup_full", "analytics_backup_incremental")
 LAST = ("analytics_health_check", "analytics_weekly_review")
 FIRST = tuple(d for d in SUITE_DAGS if d not in NEEDS_BACKUP + LAST)
 # Params: each DAG runs with its defaults, as scripts/demo.py runs it, but the transaction backfill
-# (which days) and the point-in-time recovery, which has to be told an instant: the newest one the
-# fetched WAL covers, and no cluster left running on the worker.
+# (which days), the incident export (whose events, when) and the point-in-time recovery, which has
+# to be told an instant: the newest one the fetched WAL covers, and no cluster left running on the
+# worker.
 CONF: dict[str, Any] = {
     # The backfill is told which days (the two newest whole days of the demo's transactions).
     "analytics_txn_backfill": lambda: {
         "from": (datetime.now(UTC).date() - timedelta(days=2)).isoformat(),
         "to": (datetime.now(UTC).date() - timedelta(days=1)).isoformat(),
+    },
+    # The incident export is told whose events and when (the demo's error spike: the last hour).
+    "analytics_incident_export": lambda: {
+        "org_id": "org-demo-2",
+        "model_id": "gpt-small",
+        "start": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "end": datetime.now(UTC).isoformat(),
     },
     "analytics_pitr": lambda: {
         "target_time": json.loads((BACKUP_ROOT / "wal" / "covered_until.json").read_text())["covers_until"],

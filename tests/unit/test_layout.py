@@ -22,6 +22,7 @@ MAY_IMPORT = {
     "stuck_work": {"core"},
     "transactions": {"core"},
     "backups": {"core"},
+    "exports": {"core", "alerting", "backups"},  # the link posted to Slack; the backups' object storage
     "health": {"core", "maintenance", "replication"},  # table health, index bloat, replica lag
     "ops_page": {"core", "replication"},  # replica lag measured now
     "demo": {"core", "aggregation"},  # the demo days are aggregated

@@ -22,6 +22,7 @@ from analytics_ops.core.config_types import (  # noqa: F401 (re-exported)
     _Strict,
 )
 from analytics_ops.core.package_files import PROJECT_ROOT, shipped_folder  # noqa: F401 (re-exported)
+from analytics_ops.core.settings_exports import IncidentExportSettings
 from analytics_ops.core.settings_health import (  # noqa: F401 (re-exported)
     AgeLimits,
     DataHealth,
@@ -109,6 +110,9 @@ class SuiteConfig(_Strict):
     routine, runbook 002's daily checklist, runbook 003's freshness, runbook 000's backlog. Each check is ok, warn
     or critical; a critical check fails its task (and alerts at the DAG's severity), a warning only shows in the
     Slack digest. Results are kept in ops.health_check_results."""
+    incident_export: IncidentExportSettings = IncidentExportSettings()
+    """Runbook 003's incident export (analytics_incident_export, manual): the usage events of one organisation (and
+    model) over a time window, as CSV in the runbook's column order, to the backups' object storage."""
     transactions: TransactionSettings = TransactionSettings()
     """Runbook 004's transaction analytics: analytics_txn_backfill (rebuild txn_hourly_agg from wallet_transactions by
     date range), analytics_txn_reconciliation (hourly: the last closed hours recomputed and compared) and

@@ -29,6 +29,7 @@ DEMO_TABLES = (
     "analytics_alert_rules",
     "freshness_status",
     "analytics_events_stage",
+    "usage_events",
 )
 MATERIALIZED_VIEWS = (
     "user_task_stats",
@@ -115,6 +116,7 @@ def load_demo_data(conn: Any, scale: DemoScale = DemoScale(), *, force: bool = F
     # Several statements with parameters: a client-side-binding cursor sends them in one round trip.
     with ClientCursor(conn) as cur:
         cur.execute(sql_file("demo/generate_platform"), params)
+        cur.execute(sql_file("demo/generate_usage"), params)
     # Aggregate the whole history, so the DAGs that read daily_analytics (and the archival, which
     # needs rows over two years old) have work from the start.
     from analytics_ops.aggregation.daily import DayRange, aggregate_days, split_into_chunks

@@ -48,6 +48,7 @@ class Overview:
     generated_at: datetime
     dags: Section
     alerts: Section
+    exports: Section
     backups: Section
     replica_lag: Section
     view_refreshes: Section
@@ -282,10 +283,12 @@ def database_sections(conn: Any, config: SuiteConfig, *, now: datetime, ui_base:
         return _guarded(name, in_transaction)
 
     from analytics_ops.ops_page.alerts import open_alerts
+    from analytics_ops.ops_page.exports import incident_exports
 
     present = tables_present(conn)
     return {
         "alerts": guarded("alerts", lambda: open_alerts(conn, present=present["alerts"], now=now)),
+        "exports": guarded("incident exports", lambda: incident_exports(conn, present=present["exports"], now=now)),
         "backups": guarded(
             "backups", lambda: newest_verified_backup(conn, present=present["backups"], now=now, ui_base=ui_base)
         ),
@@ -320,7 +323,7 @@ def gather_database_sections(config: SuiteConfig, *, now: datetime, ui_base: str
         message = f"the analytics primary ({config.connections.primary}) could not be read: {error_first_line(exc)}"
         return {
             name: Section("error", [], message)
-            for name in ("alerts", "backups", "view_refreshes", "archival", "health_checks")
+            for name in ("alerts", "exports", "backups", "view_refreshes", "archival", "health_checks")
         }
 
 

@@ -55,9 +55,12 @@ def publish_backfill(results: list[dict[str, Any]]) -> None:
     """Tell the views that read txn_hourly_agg it changed (the Asset); a dry run changed nothing."""
     from airflow.sdk.exceptions import AirflowSkipException
 
+    from analytics_ops.core.xcom import mapped_results
+
     if tasks.params()["dry_run"]:
         raise AirflowSkipException("dry run: nothing was written, mv_txn_daily_agg is not refreshed for it")
-    print(f"rebuilt {len(results)} chunk(s), {sum(r['rows_written'] for r in results)} rows written")
+    written = mapped_results(results)
+    print(f"rebuilt {len(written)} chunk(s), {sum(r['rows_written'] for r in written)} rows written")
 
 
 # --- analytics_txn_reconciliation ------------------------------------------------------------------
