@@ -1,5 +1,17 @@
 # The suite's Airflow image: the official Airflow 3.3.2 image (Python 3.11) plus the suite's pinned
-# packages. docker-compose.yaml builds it once for every Airflow service.
+# packages and the suite's wheel. docker-compose.yaml builds it once for every Airflow service.
+FROM apache/airflow:3.3.2-python3.11 AS suite-wheel
+
+# The wheel, built with the standard tooling from the same files as `pip wheel --no-deps .` in a
+# checkout (pyproject.toml maps dags/, sql/, config/ and deploy/bootstrap.sh into the package).
+COPY --chown=airflow:0 pyproject.toml README.md /opt/airflow/src/
+COPY --chown=airflow:0 include/ /opt/airflow/src/include/
+COPY --chown=airflow:0 dags/ /opt/airflow/src/dags/
+COPY --chown=airflow:0 sql/ /opt/airflow/src/sql/
+COPY --chown=airflow:0 config/ /opt/airflow/src/config/
+COPY --chown=airflow:0 deploy/ /opt/airflow/src/deploy/
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /opt/airflow/dist /opt/airflow/src
+
 FROM apache/airflow:3.3.2-python3.11
 
 # The analytics server's release: docker-compose.yaml passes ANALYTICS_PG_VERSION (.env), the tag of
@@ -32,13 +44,21 @@ COPY --chown=airflow:0 requirements.txt constraints.txt /opt/airflow/requirement
 RUN pip install --no-cache-dir -r /opt/airflow/requirements/requirements.txt \
       -c /opt/airflow/requirements/constraints.txt
 
-# The suite itself. docker-compose.yaml mounts these same folders over the copies (edit, and the
-# next parse picks it up); the copies make the image usable on its own too.
+# The suite, installed the way a team adds it to its own Airflow (README: "Add the suite to an
+# existing Airflow"): the wheel, against the same constraints. It brings the `analytics-ops` command
+# and registers the Analytics Ops page through Airflow's plugin entry point (no plugins folder).
+COPY --from=suite-wheel --chown=airflow:0 /opt/airflow/dist/ /opt/airflow/dist/
+RUN pip install --no-cache-dir /opt/airflow/dist/analytics_ops-*.whl -c /opt/airflow/requirements/constraints.txt
+
+# docker-compose.yaml mounts these folders of the checkout over the copies (edit, and the next parse
+# picks it up; PYTHONPATH puts the mounted include/ before the installed package); the copies make
+# the image usable on its own too.
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 include/ /opt/airflow/include/
 COPY --chown=airflow:0 sql/ /opt/airflow/sql/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 config/ /opt/airflow/config/
-# analytics_ops is imported from include/; it finds sql/ and config/ beside include/ (/opt/airflow).
+# With PYTHONPATH, analytics_ops is imported from include/ and finds sql/ and config/ beside it
+# (/opt/airflow); without it, from the installed wheel, with the copies inside the package.
 ENV PYTHONPATH=/opt/airflow/include \
     ANALYTICS_OPS_CONFIG=/opt/airflow/config/analytics_ops.yaml

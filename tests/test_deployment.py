@@ -444,7 +444,6 @@ def test_each_secret_reaches_only_the_containers_that_need_it(services, env_exam
 
 def test_the_secrets_table_matches_where_airflow_runs_the_suite_code() -> None:
     """The premises of connections_used_by, read from the code and the installed Airflow."""
-    import importlib.util
     import inspect
 
     from airflow.dag_processing import processor
@@ -467,11 +466,10 @@ def test_the_secrets_table_matches_where_airflow_runs_the_suite_code() -> None:
     assert "_execute_dag_callbacks" in source and "_execute_task_callbacks" in source
     # API server: the plugin serves the Ops page as a FastAPI app, and the page reads the primary and
     # measures replica lag (the replicas), nothing else of the suite's.
-    plugin_file = ROOT / "plugins" / "analytics_ops_page.py"
-    spec = importlib.util.spec_from_file_location("analytics_ops_page_plugin", plugin_file)
-    plugin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plugin)
-    assert plugin.AnalyticsOpsPlugin.fastapi_apps
+    # The plugin comes from the package's `airflow.plugins` entry point (the image installs the wheel).
+    (entry_point,) = [e for e in metadata.entry_points(group="airflow.plugins") if e.name == "analytics_ops"]
+    assert entry_point.load().fastapi_apps
+    assert re.search(r"^RUN pip install [^\n]*analytics_ops-\S*\.whl", DOCKERFILE.read_text(), re.M)
     from analytics_ops.ops_page import overview as ops_overview
 
     page = inspect.getsource(ops_overview)

@@ -21,6 +21,8 @@ imports the core and what it really uses, nothing else:
 | `ops_page` | the Analytics Ops page (API server) | |
 | `demo` | demo data | |
 
-`python -m analytics_ops.cli` runs the set-up work that is not a DAG (migrations, demo data, pools).
+`analytics-ops` (`cli`, also `python -m analytics_ops.cli`) runs the set-up work that is not a DAG:
+config check, bootstrap, migrations, the DAG-folder file of `dag_folder` (the suite's DAGs in any
+Airflow's DAG folder, from the installed package), demo data, pools.
 Nothing in this package opens a connection or imports a database driver at import time.
 """

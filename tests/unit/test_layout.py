@@ -26,7 +26,7 @@ MAY_IMPORT = {
     "health": {"core", "maintenance", "replication"},  # table health, index bloat, replica lag
     "ops_page": {"core", "replication"},  # replica lag measured now
     "demo": {"core", "aggregation"},  # the demo days are aggregated
-    "cli": {"core", "demo"},
+    "cli": {"core", "demo", "dag_folder", "alerting"},  # install-dags; check-config checks the alert rules
 }
 
 

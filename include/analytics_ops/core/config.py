@@ -21,6 +21,7 @@ from analytics_ops.core.config_types import (  # noqa: F401 (re-exported)
     Severity,
     _Strict,
 )
+from analytics_ops.core.package_files import PROJECT_ROOT, shipped_folder  # noqa: F401 (re-exported)
 from analytics_ops.core.settings_exports import IncidentExportSettings
 from analytics_ops.core.settings_health import (  # noqa: F401 (re-exported)
     AgeLimits,
@@ -61,8 +62,8 @@ from analytics_ops.core.settings_transactions import TransactionSettings
 
 # The models live in config_types and settings_*; everything imports them from here.
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "analytics_ops.yaml"
+# The shipped config: config/analytics_ops.yaml of the checkout, or the installed package's copy.
+DEFAULT_CONFIG_PATH = shipped_folder("config") / "analytics_ops.yaml"
 # Where the API server mounts the Ops page (ops_page.app); alert messages link to it.
 OPS_PAGE_PATH = "/analytics-ops"
 

@@ -19,13 +19,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analytics_ops.core.config import PROJECT_ROOT, load_config
+from analytics_ops.core.config import load_config
+from analytics_ops.core.package_files import shipped_folder
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg import sql
 
-SQL_DIR = PROJECT_ROOT / "sql"
+SQL_DIR = shipped_folder("sql")
 
 
 def _ms(value: timedelta) -> int:

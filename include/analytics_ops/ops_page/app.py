@@ -1,4 +1,4 @@
-"""The Analytics Ops page: a small FastAPI app that Airflow 3's API server mounts (plugins/).
+"""The Analytics Ops page: a small FastAPI app that Airflow 3's API server mounts (`plugin`).
 
 Airflow 3 replaced Flask AppBuilder views with plugin FastAPI apps (`AirflowPlugin.fastapi_apps`,
 mounted under their `url_prefix` by the API server) plus a navigation entry
