@@ -29,6 +29,7 @@ DEMO_TABLES = (
     "analytics_alert_rules",
     "freshness_status",
     "analytics_events_stage",
+    "analytics_events_rollup",
 )
 MATERIALIZED_VIEWS = (
     "user_task_stats",
