@@ -20,8 +20,9 @@ for 1 minute"); a longer interval would make every `pending_for` of a minute a t
    `notify_connection` refusing the message) is recorded in `ops.alert_rule_failures`.
 2. **Ops rules** (`alerting.rules` in the config): each names a check of the suite's check framework
    (the health check's checks, `dag_failing`, `alert_rule_failures`, `txn_drift`, `txn_anomalies`,
-   `txn_aggregation_lag`) and a condition on its grade
-   (`when: warn | critical | unmeasurable`) or its number (`above` / `below`):
+   `txn_aggregation_lag`, `staging_kind_backlog`, `staging_age`, `ingest_merge`,
+   `ingest_merge_batches`) and a condition on its grade (`when: warn | critical | unmeasurable`)
+   or its number (`above` / `below`):
 
 | rule | condition (shipped config) | severity |
 |---|---|---|
@@ -37,6 +38,10 @@ for 1 minute"); a longer interval would make every `pending_for` of a minute a t
 | `txn_aggregates_drifting` | the newest reconciliation found drift in `txn_hourly_agg`, not repaired | P2 |
 | `txn_anomaly` | a merchant of the newest anomaly scan (analytics_txn_anomalies), once each | P2 |
 | `txn_aggregation_lagging` | a wallet transaction waiting over 5 min for `txn_hourly_agg` | P2 |
+| `staging_kind_backlog` | `staging_kind_backlog` over 100k rows of one kind, for 10 min | P2 |
+| `staging_rows_waiting` | `staging_age`: a kind's oldest staged row waiting over 30 min | P2 |
+| `ingest_merge_stalled` | `ingest_merge`: rows staged and no successful `analytics_ingest_merge` run for 15 min | P2 |
+| `ingest_merge_batches_slow` | `ingest_merge_batches`: a merge batch over 10 s in a kind's newest run | P2 |
 
 3. **State** (`ops.alerts`, one row per episode): active for the rule's `pending_for`: **pending**,
    then **firing**; inactive for `alerting.keep_firing_for` (5 min): **resolved**. Alerts are

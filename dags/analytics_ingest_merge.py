@@ -24,7 +24,9 @@ before every batch; a new kind gets a row with `ingest_merge.batch_rows` (50000)
 
 Each run's throughput per kind (rows, batches, seconds, slowest batch) is in `ops.ingest_merge_runs`:
 `SELECT kind, rows_merged, batches, seconds, slowest_batch_seconds FROM ops.ingest_merge_runs ORDER BY
-finished_at DESC LIMIT 10;`.
+finished_at DESC LIMIT 10;`. The continuous evaluator alerts on the backlog by kind
+(`staging_kind_backlog`), the oldest staged row (`staging_rows_waiting`), a merge that stopped
+(`ingest_merge_stalled`) and slow batches (`ingest_merge_batches_slow`).
 
 ## When it fails (on call)
 - **`merge_staged_rows` failed**: every batch before the failure is merged, the one that failed

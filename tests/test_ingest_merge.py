@@ -215,3 +215,63 @@ def test_the_dag_merges_every_kind_records_its_throughput_and_gives_new_kinds_th
     control = db.execute("SELECT enabled, batch_rows FROM analytics_merge_control WHERE kind = 'signup'").fetchone()
     assert control == (load_config().ingest_merge.new_kinds_enabled, load_config().ingest_merge.batch_rows)
     assert "kill switch off for task_event" in capsys.readouterr().out
+
+
+def _rules(*names: str) -> list[dict]:
+    return [r.model_dump(mode="json") for r in load_config().alerting.rules if r.name in names]
+
+
+MERGE_RULES = ("staging_kind_backlog", "staging_rows_waiting", "ingest_merge_stalled", "ingest_merge_batches_slow")
+
+
+def record_run(db, kind: str, finished: datetime, slowest: float) -> None:
+    db.execute(
+        "INSERT INTO ops.ingest_merge_runs (run_id, kind, started_at, finished_at, rows_merged, batches, seconds, "
+        "slowest_batch_seconds, batch_rows) VALUES ('t', %s, %s, %s, 1000, 2, 1.0, %s, 50000)",
+        (kind, finished - timedelta(seconds=2), finished, slowest),
+    )
+
+
+def test_the_merge_rules_fire_on_planted_backlog_age_stall_and_slow_batches_and_not_otherwise(
+    staging, slack, override_config
+):
+    from analytics_ops.alerting.evaluator import evaluate
+
+    db = staging
+    now = datetime.now(UTC).replace(microsecond=0)
+    rules = _rules(*MERGE_RULES)
+    assert len(rules) == 4
+    override_config({"alerting": {"rules": rules, "evaluator": {"product_rules": False}}})
+    slack.clear()
+
+    def evaluate_at(minutes: float) -> None:
+        evaluate(load_config(), now + timedelta(minutes=minutes), dag_id="t", run_id="t", task_id="t",
+                 use_fallback=False)  # fmt: skip
+
+    # Healthy: a small backlog of minutes, a merge a minute ago with quick batches.
+    stage(db, {"page_view": 1000}, now - timedelta(minutes=3), timedelta(minutes=2))
+    record_run(db, "page_view", now - timedelta(minutes=1), 0.4)
+    for minute in (0, 2, 4):
+        evaluate_at(minute)
+    assert slack.texts() == []
+
+    # Planted: page_view over 100k rows (and its last merge had a 12 s batch), signup rows 40 minutes
+    # old, and no merge for 20 minutes.
+    db.execute("TRUNCATE ops.ingest_merge_runs, ops.alerts")
+    stage(db, {"page_view": 100_000}, now - timedelta(minutes=4), timedelta(minutes=3))
+    stage(db, {"signup": 30}, now - timedelta(minutes=40), timedelta(minutes=1))
+    record_run(db, "page_view", now - timedelta(minutes=20), 12.0)
+    record_run(db, "signup", now - timedelta(minutes=20), 0.1)
+    evaluate_at(0)
+    fired = sorted(t.split("*")[1] for t in slack.texts())
+    assert fired == [
+        "[P2] FIRING: ingest_merge_batches_slow{item=page_view}",
+        "[P2] FIRING: ingest_merge_stalled",
+        "[P2] FIRING: staging_rows_waiting{item=signup}",
+    ], slack.texts()  # the backlog is pending: 10 minutes
+    slack.clear()
+    evaluate_at(5)
+    assert slack.texts() == []
+    evaluate_at(11)
+    (text,) = slack.texts()
+    assert "*[P2] FIRING: staging_kind_backlog{item=page_view}*" in text and "101000 row(s) of page_view" in text

@@ -8,13 +8,26 @@
 - `txn_drift`: rows of txn_hourly_agg the newest reconciliation found wrong and did not repair.
 - `txn_anomalies`: each merchant the newest anomaly scan (analytics_txn_anomalies) judged anomalous.
 - `txn_aggregation_lag`: seconds the oldest transaction not yet aggregated has waited (runbook 004).
+- `staging_kind_backlog`, `staging_age`: rows staged per kind and how long each kind's oldest has waited
+  (runbook 000's buffer size by kind).
+- `ingest_merge`: seconds since the newest successful analytics_ingest_merge run while rows are staged.
+- `ingest_merge_batches`: each kind's slowest batch in its newest merge run, with its throughput.
 """
 
 from __future__ import annotations
 
 from datetime import UTC
 
-from analytics_ops.health.framework import CRITICAL, OK, WARN, Check, CheckContext, CheckResult, human_duration
+from analytics_ops.health.framework import (
+    CRITICAL,
+    OK,
+    WARN,
+    Check,
+    CheckContext,
+    CheckResult,
+    grade_above,
+    human_duration,
+)
 
 
 def dag_failing(ctx: CheckContext) -> list[CheckResult]:
@@ -137,6 +150,117 @@ def txn_aggregation_lag(ctx: CheckContext) -> list[CheckResult]:
     ]
 
 
+def _staged_by_kind(ctx: CheckContext) -> list[tuple]:
+    from analytics_ops.core.db import sql_file
+
+    with ctx.primary() as conn:
+        return conn.execute(sql_file("alerting/staging_by_kind"), {"now": ctx.checked_at}).fetchall()
+
+
+def _switch(enabled: bool, batch_rows: int | None) -> str:
+    if not enabled:
+        return "merge switched off in analytics_merge_control"
+    return f"merged in batches of {batch_rows}" if batch_rows else "not merged yet (no control row)"
+
+
+def staging_kind_backlog(ctx: CheckContext) -> list[CheckResult]:
+    """Runbook 000 AnalyticsBufferGrowth: rows waiting in analytics_events_stage, one result per kind, graded by the
+    health check's staging backlog thresholds."""
+    data = ctx.config.health_check.data
+    rows = _staged_by_kind(ctx)
+    threshold = f"warn at {data.staging_backlog_warn_rows}, critical at {data.staging_backlog_critical_rows} rows"
+    if not rows:
+        return [CheckResult("staging_kind_backlog", OK, "nothing staged", threshold, 0.0)]
+    return [
+        CheckResult(
+            f"staging_kind_backlog:{kind}",
+            grade_above(waiting, data.staging_backlog_warn_rows, data.staging_backlog_critical_rows),
+            f"{waiting} row(s) of {kind} waiting",
+            threshold,
+            float(waiting),
+            f"oldest waiting {human_duration(oldest)}; {_switch(enabled, batch)}",
+        )
+        for kind, waiting, oldest, enabled, batch in rows
+    ]
+
+
+def staging_age(ctx: CheckContext) -> list[CheckResult]:
+    """How long each kind's oldest staged row has waited for the merge (seconds)."""
+    rows = _staged_by_kind(ctx)
+    if not rows:
+        return [CheckResult("staging_age", OK, "nothing staged", "merged within minutes", 0.0)]
+    return [
+        CheckResult(
+            f"staging_age:{kind}",
+            CRITICAL if oldest > 1800 else (WARN if oldest > 600 else OK),
+            f"oldest {kind} row waiting {human_duration(oldest)}",
+            "merged within minutes (analytics_ingest_merge runs every 5)",
+            round(oldest, 1),
+            f"{waiting} row(s) waiting; {_switch(enabled, batch)}",
+        )
+        for kind, waiting, oldest, enabled, batch in rows
+    ]
+
+
+def _newest_merges(ctx: CheckContext) -> tuple[list[tuple], float | None]:
+    """The newest merge run of each kind, and the age (seconds) of the oldest staged row (None: nothing staged)."""
+    from analytics_ops.core.db import sql_file
+
+    with ctx.primary() as conn:
+        runs = conn.execute(sql_file("alerting/ingest_merges"), {"now": ctx.checked_at}).fetchall()
+        oldest = conn.execute(
+            "SELECT greatest(extract(EPOCH FROM %(now)s::timestamptz - min(received_at)), 0)::float8 "
+            "FROM analytics_events_stage",
+            {"now": ctx.checked_at},
+        ).fetchone()[0]
+    return runs, oldest
+
+
+def ingest_merge(ctx: CheckContext) -> list[CheckResult]:
+    """Runbook 000: the merge keeps up. Seconds since the newest successful analytics_ingest_merge run, while rows
+    are staged (0 when nothing waits: an idle merge harms nobody); never merged: since the oldest staged row."""
+    runs, oldest = _newest_merges(ctx)
+    threshold = "a merge every 5 minutes while rows are staged"
+    last = max((r[1] for r in runs), default=None)
+    shown = "never" if last is None else f"{human_duration((ctx.checked_at - last).total_seconds())} ago"
+    if oldest is None:
+        return [CheckResult("ingest_merge", OK, f"nothing staged (last merge {shown})", threshold, 0.0)]
+    since = (ctx.checked_at - last).total_seconds() if last is not None else oldest
+    moved = sum(r[2] for r in runs if r[1] == last)
+    return [
+        CheckResult(
+            "ingest_merge",
+            CRITICAL if since > 900 else OK,
+            f"last merge {shown}" + (f" ({moved} row(s))" if last is not None else ""),
+            threshold,
+            round(max(since, 0.0), 1),
+            f"oldest staged row waiting {human_duration(oldest)}",
+        )
+    ]
+
+
+def ingest_merge_batches(ctx: CheckContext) -> list[CheckResult]:
+    """Each kind's slowest batch (seconds) in its newest merge run, with the run's throughput: batches are meant to
+    stay under a second; much slower is runbook 000's stuck merge (lower the kind's batch_rows)."""
+    runs, _ = _newest_merges(ctx)
+    threshold = "batches under 1 s"
+    results = [
+        CheckResult(
+            f"ingest_merge_batches:{kind}",
+            CRITICAL if slowest > 10 else (WARN if slowest > 1 else OK),
+            f"slowest batch {slowest:.2f} s of {batches} (up to {batch_rows} rows each)",
+            threshold,
+            round(slowest, 3),
+            f"{rows} row(s) in {seconds:.1f} s ({rows / seconds if seconds else 0:,.0f} rows/s), finished "
+            f"{finished.astimezone(UTC).isoformat(timespec='seconds')}"
+            + ("; stopped by the kill switch" if stopped else ""),
+        )
+        for kind, finished, rows, batches, seconds, slowest, batch_rows, stopped in runs
+        if batches
+    ]
+    return results or [CheckResult("ingest_merge_batches", OK, "no batch merged yet", threshold, 0.0)]
+
+
 ALERTING_CHECKS: tuple[Check, ...] = (
     Check("check_dag_failing", "dag_failing", dag_failing,
           "the DAG's failure alert has the error and the runbook entry: fix the cause, clear the task"),
@@ -148,4 +272,12 @@ ALERTING_CHECKS: tuple[Check, ...] = (
           "runbook 004 SIRA: a spike (promotion, duplicate processing) or a drop (integration or consumer down)?"),
     Check("check_txn_aggregation_lag", "txn_aggregation_lag", txn_aggregation_lag,
           "runbook 004 Consumer Lag Increasing: check the consumer's health and lag, scale consumers"),
+    Check("check_staging_kind_backlog", "staging_kind_backlog", staging_kind_backlog,
+          "runbook 000 AnalyticsBufferGrowth: is analytics_ingest_merge running and enabled for that kind?"),
+    Check("check_staging_age", "staging_age", staging_age,
+          "runbook 000: the kind's merge is off, stuck or behind: analytics_merge_control, ops.ingest_merge_runs"),
+    Check("check_ingest_merge", "ingest_merge", ingest_merge,
+          "runbook 000: look at analytics_ingest_merge's runs (paused? failing?)"),
+    Check("check_ingest_merge_batches", "ingest_merge_batches", ingest_merge_batches,
+          "runbook 000 merges stuck: EXPLAIN (ANALYZE, BUFFERS) a batch, lower the kind's batch_rows to 25000"),
 )  # fmt: skip
