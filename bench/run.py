@@ -17,6 +17,7 @@ from bench import (
     bench_archival,
     bench_backup,
     bench_cache,
+    bench_ingest_merge,
     bench_mv,
     bench_pgbackrest,
     bench_txn_anomalies,
@@ -35,6 +36,7 @@ GROUPS = {
     "alerts": bench_alerts.run,
     "txn_backfill": bench_txn_backfill.run,
     "txn_anomalies": bench_txn_anomalies.run,
+    "ingest_merge": bench_ingest_merge.run,
 }
 
 
