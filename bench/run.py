@@ -20,6 +20,7 @@ from bench import (
     bench_backup,
     bench_cache,
     bench_incident_export,
+    bench_ingest_merge,
     bench_mv,
     bench_pgbackrest,
     bench_txn_anomalies,
@@ -39,6 +40,7 @@ GROUPS = {
     "txn_backfill": bench_txn_backfill.run,
     "txn_anomalies": bench_txn_anomalies.run,
     "incident_export": bench_incident_export.run,
+    "ingest_merge": bench_ingest_merge.run,
 }
 
 

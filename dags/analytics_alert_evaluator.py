@@ -20,8 +20,9 @@ for 1 minute"); a longer interval would make every `pending_for` of a minute a t
    `notify_connection` refusing the message) is recorded in `ops.alert_rule_failures`.
 2. **Ops rules** (`alerting.rules` in the config): each names a check of the suite's check framework
    (the health check's checks, `dag_failing`, `alert_rule_failures`, `txn_drift`, `txn_anomalies`,
-   `txn_aggregation_lag`, the `usage_*` checks) and a condition on its grade
-   (`when: warn | critical | unmeasurable`) or its number (`above` / `below`):
+   `txn_aggregation_lag`, the `usage_*` checks, `staging_kind_backlog`, `staging_age`,
+   `ingest_merge`, `ingest_merge_batches`) and a condition on its grade (`when: warn | critical |
+   unmeasurable`) or its number (`above` / `below`):
 
 | rule | condition (shipped config) | severity |
 |---|---|---|
@@ -42,6 +43,10 @@ for 1 minute"); a longer interval would make every `pending_for` of a minute a t
 | `usage_latency_p95_high` | an org and model with P95 over 2 s in the last 10 min | P2 |
 | `usage_latency_p99_high` | an org and model with P99 over 5 s in the last 5 min | P1 |
 | `usage_latency_spiking` | an org and model whose P95 rose 2x within 15 min | P2 |
+| `staging_kind_backlog` | `staging_kind_backlog` over 100k rows of one kind, for 10 min | P2 |
+| `staging_rows_waiting` | `staging_age`: a kind's oldest staged row waiting over 30 min | P2 |
+| `ingest_merge_stalled` | `ingest_merge`: rows staged and no successful `analytics_ingest_merge` run for 15 min | P2 |
+| `ingest_merge_batches_slow` | `ingest_merge_batches`: a merge batch over 10 s in a kind's newest run | P2 |
 
 3. **State** (`ops.alerts`, one row per episode): active for the rule's `pending_for`: **pending**,
    then **firing**; inactive for `alerting.keep_firing_for` (5 min): **resolved**. Alerts are

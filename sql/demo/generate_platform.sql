@@ -101,8 +101,11 @@ VALUES (
 )
 ON CONFLICT (model_id) DO NOTHING;
 
-INSERT INTO analytics_events_stage (kind, payload)
+-- Runbook 000's staging: events of four kinds waiting for analytics_ingest_merge, arrived over the
+-- last two hours (page views the most), under the health check's backlog warning.
+INSERT INTO analytics_events_stage (kind, payload, received_at)
 SELECT
-    'task_event',
-    jsonb_build_object('n', n)
-FROM generate_series(1, 25) AS n
+    (ARRAY['page_view', 'page_view', 'page_view', 'api_call', 'api_call', 'task_event', 'signup'])[1 + mod(n, 7)],
+    jsonb_build_object('n', n),
+    now() - interval '2 hours' + n * interval '1 second'
+FROM generate_series(1, 7000) AS n

@@ -8,16 +8,34 @@
 - `txn_drift`: rows of txn_hourly_agg the newest reconciliation found wrong and did not repair.
 - `txn_anomalies`: each merchant the newest anomaly scan (analytics_txn_anomalies) judged anomalous.
 - `txn_aggregation_lag`: seconds the oldest transaction not yet aggregated has waited (runbook 004).
-- `usage_error_rate`, `usage_error_rate_rise`, `usage_latency_p95`, `usage_latency_p99`,
-  `usage_latency_rise`: runbook 003's alert thresholds, per organisation and model, from the last 20
-  minutes of `usage_events` (one result per organisation and model with enough events to judge).
+- `usage_*` (module `checks_usage`): runbook 003's error-rate and latency thresholds.
+- `staging_kind_backlog`, `staging_age`: rows staged per kind and how long each kind's oldest has waited
+  (runbook 000's buffer size by kind).
+- `ingest_merge`: seconds since the newest successful analytics_ingest_merge run while rows are staged.
+- `ingest_merge_batches`: each kind's slowest batch in its newest merge run, with its throughput.
 """
 
 from __future__ import annotations
 
 from datetime import UTC
 
-from analytics_ops.health.framework import CRITICAL, OK, WARN, Check, CheckContext, CheckResult, human_duration
+from analytics_ops.alerting.checks_usage import (
+    usage_error_rate,
+    usage_error_rate_rise,
+    usage_latency_p95,
+    usage_latency_p99,
+    usage_latency_rise,
+)
+from analytics_ops.health.framework import (
+    CRITICAL,
+    OK,
+    WARN,
+    Check,
+    CheckContext,
+    CheckResult,
+    grade_above,
+    human_duration,
+)
 
 
 def dag_failing(ctx: CheckContext) -> list[CheckResult]:
@@ -140,122 +158,115 @@ def txn_aggregation_lag(ctx: CheckContext) -> list[CheckResult]:
     ]
 
 
-# Under this many events in a window, a rate or a percentile says nothing (3 errors of 10 requests is
-# not an error rate of 30 %): the organisation and model is not judged in that window.
-USAGE_MIN_EVENTS = 20
-# A rise is measured against a floor: from no error at all, the first few errors are not "3x".
-USAGE_ERROR_RATE_FLOOR = 1.0  # percent
-
-
-def _usage_windows(ctx: CheckContext) -> list[dict]:
+def _staged_by_kind(ctx: CheckContext) -> list[tuple]:
     from analytics_ops.core.db import sql_file
 
     with ctx.primary() as conn:
-        exists = conn.execute("SELECT to_regclass('usage_events') IS NOT NULL").fetchone()[0]
-        if not exists:
-            return []
-        cur = conn.execute(sql_file("alerting/usage_windows"), {"now": ctx.checked_at})
-        names = [c.name for c in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        return conn.execute(sql_file("alerting/staging_by_kind"), {"now": ctx.checked_at}).fetchall()
 
 
-def _usage_results(ctx: CheckContext, name: str, measure, limit: float, threshold: str) -> list[CheckResult]:
-    """One result per organisation and model `measure(window)` judges (value, text, detail), critical over `limit`."""
-    results = []
-    for window in _usage_windows(ctx):
-        measured = measure(window)
-        if measured is None:
-            continue
-        value, text, detail = measured
-        results.append(
-            CheckResult(
-                f"{name}:{window['org_id']}/{window['model_id']}",
-                CRITICAL if value > limit else OK,
-                text,
-                threshold,
-                round(value, 2),
-                detail,
-            )
+def _switch(enabled: bool, batch_rows: int | None) -> str:
+    if not enabled:
+        return "merge switched off in analytics_merge_control"
+    return f"merged in batches of {batch_rows}" if batch_rows else "not merged yet (no control row)"
+
+
+def staging_kind_backlog(ctx: CheckContext) -> list[CheckResult]:
+    """Runbook 000 AnalyticsBufferGrowth: rows waiting in analytics_events_stage, one result per kind, graded by the
+    health check's staging backlog thresholds."""
+    data = ctx.config.health_check.data
+    rows = _staged_by_kind(ctx)
+    threshold = f"warn at {data.staging_backlog_warn_rows}, critical at {data.staging_backlog_critical_rows} rows"
+    if not rows:
+        return [CheckResult("staging_kind_backlog", OK, "nothing staged", threshold, 0.0)]
+    return [
+        CheckResult(
+            f"staging_kind_backlog:{kind}",
+            grade_above(waiting, data.staging_backlog_warn_rows, data.staging_backlog_critical_rows),
+            f"{waiting} row(s) of {kind} waiting",
+            threshold,
+            float(waiting),
+            f"oldest waiting {human_duration(oldest)}; {_switch(enabled, batch)}",
         )
-    return results or [CheckResult(name, OK, "no organisation and model with enough events to judge", threshold, None)]
+        for kind, waiting, oldest, enabled, batch in rows
+    ]
 
 
-def _rate(errors: int, events: int) -> float:
-    return 100.0 * errors / events
-
-
-def usage_error_rate(ctx: CheckContext) -> list[CheckResult]:
-    """Runbook 003 "Error Rate: > 5% for 5 minutes": errors (error, timeout) among the last 5 minutes' events."""
-
-    def measure(w: dict):
-        if w["recent_events"] < USAGE_MIN_EVENTS:
-            return None
-        rate = _rate(w["recent_errors"], w["recent_events"])
-        return rate, f"{rate:.1f} % errors in the last 5 min", f"{w['recent_errors']} of {w['recent_events']} events"
-
-    return _usage_results(ctx, "usage_error_rate", measure, 5.0, "runbook 003: at most 5 % over 5 minutes")
-
-
-def usage_error_rate_rise(ctx: CheckContext) -> list[CheckResult]:
-    """Runbook 003 "Error Rate Spike: 3x increase in 15 minutes": the last 5 minutes' error rate against the 15
-    minutes before them (at least USAGE_ERROR_RATE_FLOOR %)."""
-
-    def measure(w: dict):
-        if w["recent_events"] < USAGE_MIN_EVENTS or w["before_events"] < USAGE_MIN_EVENTS:
-            return None
-        recent, before = _rate(w["recent_errors"], w["recent_events"]), _rate(w["before_errors"], w["before_events"])
-        rise = recent / max(before, USAGE_ERROR_RATE_FLOOR)
-        return (
-            rise,
-            f"error rate {rise:.1f}x in 15 min ({before:.1f} % -> {recent:.1f} %)",
-            (
-                f"last 5 min: {w['recent_errors']} of {w['recent_events']}; the 15 min before: "
-                f"{w['before_errors']} of {w['before_events']}"
-            ),
+def staging_age(ctx: CheckContext) -> list[CheckResult]:
+    """How long each kind's oldest staged row has waited for the merge (seconds)."""
+    rows = _staged_by_kind(ctx)
+    if not rows:
+        return [CheckResult("staging_age", OK, "nothing staged", "merged within minutes", 0.0)]
+    return [
+        CheckResult(
+            f"staging_age:{kind}",
+            CRITICAL if oldest > 1800 else (WARN if oldest > 600 else OK),
+            f"oldest {kind} row waiting {human_duration(oldest)}",
+            "merged within minutes (analytics_ingest_merge runs every 5)",
+            round(oldest, 1),
+            f"{waiting} row(s) waiting; {_switch(enabled, batch)}",
         )
-
-    return _usage_results(ctx, "usage_error_rate_rise", measure, 3.0, "runbook 003: under a 3x rise in 15 minutes")
-
-
-def usage_latency_p95(ctx: CheckContext) -> list[CheckResult]:
-    """Runbook 003 "Latency P95: > 2s for 10 minutes" (milliseconds)."""
-
-    def measure(w: dict):
-        if w["last_10_events"] < USAGE_MIN_EVENTS:
-            return None
-        p95 = float(w["p95_last_10"])
-        return p95, f"P95 {p95:.0f} ms over the last 10 min", f"{w['last_10_events']} events"
-
-    return _usage_results(ctx, "usage_latency_p95", measure, 2000.0, "runbook 003: P95 at most 2 s over 10 minutes")
+        for kind, waiting, oldest, enabled, batch in rows
+    ]
 
 
-def usage_latency_p99(ctx: CheckContext) -> list[CheckResult]:
-    """Runbook 003 "Latency P99: > 5s for 5 minutes" (milliseconds)."""
+def _newest_merges(ctx: CheckContext) -> tuple[list[tuple], float | None]:
+    """The newest merge run of each kind, and the age (seconds) of the oldest staged row (None: nothing staged)."""
+    from analytics_ops.core.db import sql_file
 
-    def measure(w: dict):
-        if w["recent_events"] < USAGE_MIN_EVENTS:
-            return None
-        p99 = float(w["p99_recent"])
-        return p99, f"P99 {p99:.0f} ms over the last 5 min", f"{w['recent_events']} events"
+    with ctx.primary() as conn:
+        runs = conn.execute(sql_file("alerting/ingest_merges"), {"now": ctx.checked_at}).fetchall()
+        oldest = conn.execute(
+            "SELECT greatest(extract(EPOCH FROM %(now)s::timestamptz - min(received_at)), 0)::float8 "
+            "FROM analytics_events_stage",
+            {"now": ctx.checked_at},
+        ).fetchone()[0]
+    return runs, oldest
 
-    return _usage_results(ctx, "usage_latency_p99", measure, 5000.0, "runbook 003: P99 at most 5 s over 5 minutes")
 
-
-def usage_latency_rise(ctx: CheckContext) -> list[CheckResult]:
-    """Runbook 003 "Latency Spike: 2x increase in 15 minutes": P95 of the last 5 minutes against the 15 before."""
-
-    def measure(w: dict):
-        if w["recent_events"] < USAGE_MIN_EVENTS or w["before_events"] < USAGE_MIN_EVENTS or not w["p95_before"]:
-            return None
-        recent, before = float(w["p95_recent"]), float(w["p95_before"])
-        rise = recent / before
-        return (
-            rise,
-            f"P95 {rise:.1f}x in 15 min ({before:.0f} ms -> {recent:.0f} ms)",
-            (f"last 5 min: {w['recent_events']} events; the 15 min before: {w['before_events']}"),
+def ingest_merge(ctx: CheckContext) -> list[CheckResult]:
+    """Runbook 000: the merge keeps up. Seconds since the newest successful analytics_ingest_merge run, while rows
+    are staged (0 when nothing waits: an idle merge harms nobody); never merged: since the oldest staged row."""
+    runs, oldest = _newest_merges(ctx)
+    threshold = "a merge every 5 minutes while rows are staged"
+    last = max((r[1] for r in runs), default=None)
+    shown = "never" if last is None else f"{human_duration((ctx.checked_at - last).total_seconds())} ago"
+    if oldest is None:
+        return [CheckResult("ingest_merge", OK, f"nothing staged (last merge {shown})", threshold, 0.0)]
+    since = (ctx.checked_at - last).total_seconds() if last is not None else oldest
+    moved = sum(r[2] for r in runs if r[1] == last)
+    return [
+        CheckResult(
+            "ingest_merge",
+            CRITICAL if since > 900 else OK,
+            f"last merge {shown}" + (f" ({moved} row(s))" if last is not None else ""),
+            threshold,
+            round(max(since, 0.0), 1),
+            f"oldest staged row waiting {human_duration(oldest)}",
         )
+    ]
 
-    return _usage_results(ctx, "usage_latency_rise", measure, 2.0, "runbook 003: under a 2x rise in 15 minutes")
+
+def ingest_merge_batches(ctx: CheckContext) -> list[CheckResult]:
+    """Each kind's slowest batch (seconds) in its newest merge run, with the run's throughput: batches are meant to
+    stay under a second; much slower is runbook 000's stuck merge (lower the kind's batch_rows)."""
+    runs, _ = _newest_merges(ctx)
+    threshold = "batches under 1 s"
+    results = [
+        CheckResult(
+            f"ingest_merge_batches:{kind}",
+            CRITICAL if slowest > 10 else (WARN if slowest > 1 else OK),
+            f"slowest batch {slowest:.2f} s of {batches} (up to {batch_rows} rows each)",
+            threshold,
+            round(slowest, 3),
+            f"{rows} row(s) in {seconds:.1f} s ({rows / seconds if seconds else 0:,.0f} rows/s), finished "
+            f"{finished.astimezone(UTC).isoformat(timespec='seconds')}"
+            + ("; stopped by the kill switch" if stopped else ""),
+        )
+        for kind, finished, rows, batches, seconds, slowest, batch_rows, stopped in runs
+        if batches
+    ]
+    return results or [CheckResult("ingest_merge_batches", OK, "no batch merged yet", threshold, 0.0)]
 
 
 ALERTING_CHECKS: tuple[Check, ...] = (
@@ -279,4 +290,12 @@ ALERTING_CHECKS: tuple[Check, ...] = (
           "runbook 003 High Latency Alert: slow queries, connection pool, cache hit rate"),
     Check("check_usage_latency_rise", "usage_latency_rise", usage_latency_rise,
           "runbook 003 Latency Spike Alert: what changed in the last 15 minutes (deploys, load, locks)"),
+    Check("check_staging_kind_backlog", "staging_kind_backlog", staging_kind_backlog,
+          "runbook 000 AnalyticsBufferGrowth: is analytics_ingest_merge running and enabled for that kind?"),
+    Check("check_staging_age", "staging_age", staging_age,
+          "runbook 000: the kind's merge is off, stuck or behind: analytics_merge_control, ops.ingest_merge_runs"),
+    Check("check_ingest_merge", "ingest_merge", ingest_merge,
+          "runbook 000: look at analytics_ingest_merge's runs (paused? failing?)"),
+    Check("check_ingest_merge_batches", "ingest_merge_batches", ingest_merge_batches,
+          "runbook 000 merges stuck: EXPLAIN (ANALYZE, BUFFERS) a batch, lower the kind's batch_rows to 25000"),
 )  # fmt: skip

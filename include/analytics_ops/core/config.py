@@ -33,6 +33,7 @@ from analytics_ops.core.settings_health import (  # noqa: F401 (re-exported)
     SuiteHealth,
     WeeklyReviewSettings,
 )
+from analytics_ops.core.settings_ingest import IngestMergeSettings
 from analytics_ops.core.settings_jobs import (  # noqa: F401 (re-exported)
     CACHE_METRICS,
     AggregationSettings,
@@ -117,6 +118,11 @@ class SuiteConfig(_Strict):
     """Runbook 004's transaction analytics: analytics_txn_backfill (rebuild txn_hourly_agg from wallet_transactions by
     date range), analytics_txn_reconciliation (hourly: the last closed hours recomputed and compared) and
     analytics_txn_anomalies (hourly: each merchant's last hour scored against its history)."""
+    ingest_merge: IngestMergeSettings = IngestMergeSettings()
+    """Runbook 000's merge (analytics_ingest_merge, every 5 minutes): the rows the ingest stages in
+    analytics_events_stage are folded into analytics_events_rollup per kind, in batches of one short transaction
+    each, behind the per-kind kill switch and batch size of analytics_merge_control (an operator's lever, no deploy
+    needed); these are the defaults of a kind that has no control row yet."""
     weekly_review: WeeklyReviewSettings = WeeklyReviewSettings()
     """The weekly review (analytics_weekly_review, Mondays 07:00 UTC): runbook 001's weekly health check and runbook
     002's weekly checklist. Findings are warnings in the digest, never failures."""

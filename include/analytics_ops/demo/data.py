@@ -30,6 +30,7 @@ DEMO_TABLES = (
     "freshness_status",
     "analytics_events_stage",
     "usage_events",
+    "analytics_events_rollup",
 )
 MATERIALIZED_VIEWS = (
     "user_task_stats",
