@@ -106,7 +106,10 @@ def test_idle_primary_with_a_caught_up_replica_passes(db):
         assert lag.lag_seconds is None or lag.lag_seconds < TIGHT.max_lag_seconds, verdict.summary()
 
 
-GENEROUS_BYTES = TIGHT.model_copy(update={"max_lag_bytes": 64 * 1024 * 1024})
+# The tests sampled under load judge the seconds: a replica that keeps up can still trail a bulk load
+# by tens of MB for a moment (seen: 66 MB on PostgreSQL 18 while replaying a restartpoint), which is
+# not what they are about.
+GENEROUS_BYTES = TIGHT.model_copy(update={"max_lag_bytes": 512 * 1024 * 1024})
 
 
 def _sample_while(work: threading.Thread, settings: ReplicationSettings, timeout: float = 60) -> list:
