@@ -30,7 +30,7 @@ for 1 minute"); a longer interval would make every `pending_for` of a minute a t
 | `redis_unreachable` | `redis_reachable` cannot connect, for 1 min | P1 |
 | `replica_lagging` | `replica_lag` critical (60 s / 64 MB, or the replica does not answer), for 1 min | P1 |
 | `connections_high` | `postgres_connections` over 80 %, for 5 min | P2 |
-| `freshness_lagging` | `freshness_lag` over 10 min; escalates 20 min later (lag 30 min) | P1 |
+| `freshness_lagging` | `usage_freshness` (per org and model) over 10 min; escalates 20 min later (30 min) | P1 |
 | `staging_backlog_growing` | `staging_backlog` over 100k rows, for 10 min | P2 |
 | `frequent_view_stale` | `mv_txn_daily_agg` not refreshed for 30 min | P2 |
 | `dag_still_failing` | a suite DAG failing for 30 min with no success since | the DAG's + 1 |

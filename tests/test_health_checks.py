@@ -29,6 +29,7 @@ from analytics_ops.health.daily import DAILY_CHECKS
 from analytics_ops.health.digest import compose
 from analytics_ops.health.framework import CRITICAL, OK, WARN, CheckContext, CheckResult, evaluate
 from analytics_ops.mv.refresh import refresh_view
+from analytics_ops.usage.rollup import roll_up
 from tests.conftest import PG_PASSWORD, PG_PORT, PG_USER, admin_connect, wait_for_replica
 from tests.dag_runs import test_run
 from tests.test_replica_lag import replay_paused, write_wal
@@ -102,13 +103,19 @@ def healthy(empty_tasks, redis_db):
     """Everything the daily checks look at, in a healthy state, as of now."""
     db = empty_tasks
     db.execute("TRUNCATE ops.health_check_results, ops.table_size_history, ops.dag_run_outcomes")
-    db.execute("TRUNCATE processing_jobs, analytics_events_stage, freshness_status RESTART IDENTITY")
+    db.execute("TRUNCATE processing_jobs, analytics_events_stage RESTART IDENTITY")
+    db.execute("TRUNCATE usage_events, usage_rollup_hourly, usage_rollup_series, usage_rollup_watermark")
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     db.execute("INSERT INTO users (id, email, created_at) VALUES (1, 'u1@example.test', '2020-01-01')")
     db.execute("INSERT INTO daily_analytics VALUES (%s, 1, 4, 2, 50, 0, 1, 1, 1, 1, 1, 1, 2, 0, 4.5)", (yesterday,))
+    # One usage event received a minute ago, rolled up: freshness_status has one series, current.
     db.execute(
-        "INSERT INTO freshness_status VALUES ('tasks', now() - interval '1 minute', now() - interval '2 minutes')"
+        "INSERT INTO usage_events (event_id, org_id, occurred_at, received_at, model_id, latency_ms, status) "
+        "VALUES (gen_random_uuid(), 'org-1', now() - interval '1 minute', now() - interval '1 minute', 'm-1', 90, "
+        "'success')"
     )
+    with connect() as conn:
+        roll_up(conn, load_config().usage_rollup)
     now = datetime.now(UTC)
     with connect() as conn:
         for group in load_config().mv_refresh.groups.values():
@@ -259,7 +266,12 @@ def test_each_unhealthy_condition_shows_in_its_task_and_the_digest(healthy, redi
     # Yesterday not aggregated; one evening view never refreshed by the suite; the rollup 15 min behind.
     db.execute("DELETE FROM daily_analytics")
     db.execute("DELETE FROM ops.run_log WHERE subject = 'public.user_monthly_trends'")
-    db.execute("UPDATE freshness_status SET last_rollup_at = last_event_at - interval '15 minutes'")
+    db.execute("UPDATE usage_rollup_watermark SET rolled_up_through = now() - interval '20 minutes'")
+    db.execute(
+        "INSERT INTO usage_events (event_id, org_id, occurred_at, received_at, model_id, latency_ms, status) "
+        "VALUES (gen_random_uuid(), 'org-1', now() - interval '15 minutes', now() - interval '15 minutes', 'm-1', "
+        "90, 'success')"
+    )
     # The previous check's Redis counters, then lookups that mostly miss.
     redis_hit_rate(context("check_redis_hit_rate"))
     redis_evicted_keys(context("check_redis_evictions"))
@@ -315,7 +327,7 @@ def test_each_unhealthy_condition_shows_in_its_task_and_the_digest(healthy, redi
     assert "*long_running_queries*: 1 running over 1 s, longest" in text and "slow-report" in text
     assert f"*daily_analytics_present*: 0 rows for {datetime.now(UTC).date() - timedelta(days=1)}" in text
     assert "*mv_refresh:public.user_monthly_trends*: never refreshed by the suite" in text
-    assert "*freshness_lag*: 15 min (tasks, worst of 1)" in text
+    assert "*freshness_lag*: 15 min (org-1/m-1, worst of 1)" in text
     # The counters are the server's: other clients' lookups may add to ours, never take from them.
     hit_rate = re.search(r"\*redis_hit_rate\*: ([\d.]+)% over the last", text)
     assert hit_rate and float(hit_rate[1]) < load_config().health_check.redis.hit_rate_warn_pct, text

@@ -23,6 +23,7 @@ PARAM_DAGS = [
     "analytics_pitr",
     "analytics_restore",
     "analytics_txn_backfill",
+    "analytics_usage_rollup",
 ]
 
 

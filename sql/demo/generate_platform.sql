@@ -93,14 +93,6 @@ SELECT
     (%(last_day)s::date::timestamp AT TIME ZONE 'UTC') - n * interval '1 day' + interval '2 hours'
 FROM analytics_alert_rules AS r CROSS JOIN generate_series(1, 60) AS n;
 
-INSERT INTO freshness_status (model_id, last_event_at, last_rollup_at)
-VALUES (
-    'tasks',
-    (%(last_day)s::date + 1)::timestamp AT TIME ZONE 'UTC' - interval '1 minute',
-    (%(last_day)s::date + 1)::timestamp AT TIME ZONE 'UTC' - interval '3 minutes'
-)
-ON CONFLICT (model_id) DO NOTHING;
-
 -- Runbook 000's staging: events of four kinds waiting for analytics_ingest_merge, arrived over the
 -- last two hours (page views the most), under the health check's backlog warning.
 INSERT INTO analytics_events_stage (kind, payload, received_at)

@@ -1,7 +1,8 @@
--- Runbook 003: per model, how far the newest rollup trails the newest source event, worst first.
+-- Runbook 003: per organisation and model, how long the oldest usage event not yet rolled up has
+-- waited (freshness_status, migration 018), the most behind first.
 SELECT
-    model_id,
-    last_event_at IS NOT NULL AND last_rollup_at IS NULL AS never_rolled_up,
-    greatest(extract(EPOCH FROM last_event_at - last_rollup_at), 0)::float8 AS lag_seconds
-FROM freshness_status
-ORDER BY never_rolled_up DESC, lag_seconds DESC NULLS LAST, model_id ASC
+    f.org_id || '/' || f.model_id AS series,
+    f.status = 'never_rolled_up' AS never_rolled_up,
+    f.lag_seconds
+FROM freshness_status AS f
+ORDER BY f.lag_seconds DESC, never_rolled_up DESC, series ASC

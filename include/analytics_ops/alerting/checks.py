@@ -8,7 +8,7 @@
 - `txn_drift`: rows of txn_hourly_agg the newest reconciliation found wrong and did not repair.
 - `txn_anomalies`: each merchant the newest anomaly scan (analytics_txn_anomalies) judged anomalous.
 - `txn_aggregation_lag`: seconds the oldest transaction not yet aggregated has waited (runbook 004).
-- `usage_*` (module `checks_usage`): runbook 003's error-rate and latency thresholds.
+- `usage_*` (module `checks_usage`): runbook 003's error-rate, latency and freshness thresholds.
 - `staging_kind_backlog`, `staging_age`: rows staged per kind and how long each kind's oldest has waited
   (runbook 000's buffer size by kind).
 - `ingest_merge`: seconds since the newest successful analytics_ingest_merge run while rows are staged.
@@ -22,6 +22,7 @@ from datetime import UTC
 from analytics_ops.alerting.checks_usage import (
     usage_error_rate,
     usage_error_rate_rise,
+    usage_freshness,
     usage_latency_p95,
     usage_latency_p99,
     usage_latency_rise,
@@ -288,6 +289,8 @@ ALERTING_CHECKS: tuple[Check, ...] = (
           "runbook 003 High Latency Alert: slow queries, connection pool, cache hit rate"),
     Check("check_usage_latency_p99", "usage_latency_p99", usage_latency_p99,
           "runbook 003 High Latency Alert: slow queries, connection pool, cache hit rate"),
+    Check("check_usage_freshness", "usage_freshness", usage_freshness,
+          "runbook 003 Freshness Lag: is analytics_usage_rollup running (paused? failing?), locks on the rollups?"),
     Check("check_usage_latency_rise", "usage_latency_rise", usage_latency_rise,
           "runbook 003 Latency Spike Alert: what changed in the last 15 minutes (deploys, load, locks)"),
     Check("check_staging_kind_backlog", "staging_kind_backlog", staging_kind_backlog,

@@ -127,3 +127,31 @@ def usage_latency_rise(ctx: CheckContext) -> list[CheckResult]:
         )
 
     return _usage_results(ctx, "usage_latency_rise", measure, 2.0, "runbook 003: under a 2x rise in 15 minutes")
+
+
+def usage_freshness(ctx: CheckContext) -> list[CheckResult]:
+    """Runbook 003 "Freshness Lag: > 10 minutes": per organisation and model (freshness_status), how long the oldest
+    usage event not yet rolled up by analytics_usage_rollup has waited, in seconds."""
+    from analytics_ops.health.framework import human_duration
+
+    critical = ctx.config.health_check.data.freshness_critical_after.total_seconds()
+    threshold = f"runbook 003: events rolled up within {human_duration(critical)}"
+    with ctx.primary() as conn:
+        if conn.execute("SELECT to_regclass('freshness_status') IS NULL").fetchone()[0]:
+            missing = "freshness_status does not exist yet (migration 018)"
+            return [CheckResult("usage_freshness", OK, missing, threshold)]
+        from analytics_ops.core.db import sql_file
+
+        series = conn.execute(sql_file("usage/freshness")).fetchall()
+    results = [
+        CheckResult(
+            f"usage_freshness:{org_id}/{model_id}",
+            CRITICAL if lag > critical else OK,
+            f"oldest event not rolled up waited {human_duration(lag)}" if lag else "rolled up",
+            threshold,
+            round(lag, 1),
+            status,
+        )
+        for org_id, model_id, lag, status in series
+    ]
+    return results or [CheckResult("usage_freshness", OK, "no usage events", threshold, 0.0)]

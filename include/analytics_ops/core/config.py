@@ -60,6 +60,7 @@ from analytics_ops.core.settings_suite import (  # noqa: F401 (re-exported)
     Route,
 )
 from analytics_ops.core.settings_transactions import TransactionSettings
+from analytics_ops.core.settings_usage import UsageRollupSettings
 
 # The models live in config_types and settings_*; everything imports them from here.
 
@@ -114,6 +115,10 @@ class SuiteConfig(_Strict):
     incident_export: IncidentExportSettings = IncidentExportSettings()
     """Runbook 003's incident export (analytics_incident_export, manual): the usage events of one organisation (and
     model) over a time window, as CSV in the runbook's column order, to the backups' object storage."""
+    usage_rollup: UsageRollupSettings = UsageRollupSettings()
+    """Runbook 003's usage rollups (analytics_usage_rollup, every 2 minutes): per organisation, model and hour of
+    usage_events, recomputed for every hour new events arrived in; freshness_status (the runbook's shape) says how
+    long the oldest event not yet rolled up has waited, and the evaluator's `freshness_lagging` alerts on it."""
     transactions: TransactionSettings = TransactionSettings()
     """Runbook 004's transaction analytics: analytics_txn_backfill (rebuild txn_hourly_agg from wallet_transactions by
     date range), analytics_txn_reconciliation (hourly: the last closed hours recomputed and compared) and

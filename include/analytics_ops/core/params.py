@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -112,3 +112,19 @@ def refused(what: str) -> Iterator[None]:
         yield
     except ParamError as exc:
         raise ParamsRefused(f"bad parameter, nothing was {what}: {exc}") from None
+
+
+def parse_instant(name: str, value: object) -> datetime:
+    """`value` (the param `name`) as an ISO 8601 time with its time zone, in UTC; ParamError naming the param if not."""
+    example = "e.g. 2026-11-30T14:00:00Z"
+    if blank(value):
+        raise ParamError(f"{name}: give a time with its time zone, {example}")
+    if not isinstance(value, str):
+        raise ParamError(f"{name}: {value!r} is not a time; give one with its time zone, {example}")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ParamError(f"{name}: {value!r} is not an ISO 8601 time; {example}") from None
+    if parsed.tzinfo is None:
+        raise ParamError(f"{name}: {value!r} has no time zone; add Z for UTC or an offset, {example}")
+    return parsed.astimezone(UTC)

@@ -27,9 +27,11 @@ DEMO_TABLES = (
     "wallet_transactions",
     "analytics_alerts",
     "analytics_alert_rules",
-    "freshness_status",
     "analytics_events_stage",
     "usage_events",
+    "usage_rollup_hourly",
+    "usage_rollup_series",
+    "usage_rollup_watermark",
     "analytics_events_rollup",
 )
 MATERIALIZED_VIEWS = (

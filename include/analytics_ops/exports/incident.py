@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from analytics_ops.core.params import ParamError, blank
+from analytics_ops.core.params import ParamError, blank, parse_instant
 from analytics_ops.core.settings_exports import IncidentExportSettings
 
 # The runbook's CSV Format, in its order.
@@ -69,26 +69,11 @@ def _identifier(name: str, value: object, *, required: bool) -> str | None:
     return value.strip()
 
 
-def _instant(name: str, value: object) -> datetime:
-    example = "e.g. 2026-11-30T14:00:00Z"
-    if blank(value):
-        raise ParamError(f"{name}: give a time with its time zone, {example}")
-    if not isinstance(value, str):
-        raise ParamError(f"{name}: {value!r} is not a time; give one with its time zone, {example}")
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ParamError(f"{name}: {value!r} is not an ISO 8601 time; {example}") from None
-    if parsed.tzinfo is None:
-        raise ParamError(f"{name}: {value!r} has no time zone; add Z for UTC or an offset, {example}")
-    return parsed.astimezone(UTC)
-
-
 def export_request(params: dict[str, Any], settings: IncidentExportSettings, now: datetime) -> ExportRequest:
     """The export the params ask for; ParamError naming the param when one is wrong (nothing runs then)."""
     org_id = _identifier("org_id", params.get("org_id"), required=True)
     model_id = _identifier("model_id", params.get("model_id"), required=False)
-    start, end = _instant("start", params.get("start")), _instant("end", params.get("end"))
+    start, end = parse_instant("start", params.get("start")), parse_instant("end", params.get("end"))
     if end <= start:
         raise ParamError(f"end {end:%Y-%m-%dT%H:%M:%SZ} is not after start {start:%Y-%m-%dT%H:%M:%SZ}")
     if end > now:

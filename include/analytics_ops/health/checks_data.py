@@ -63,10 +63,10 @@ def freshness_lag(ctx: CheckContext) -> list[CheckResult]:
     with ctx.primary() as conn:
         rows = conn.execute(sql_file("health/freshness")).fetchall()
     if not rows:
-        return [CheckResult("freshness_lag", OK, "no models in freshness_status", threshold)]
+        return [CheckResult("freshness_lag", OK, "no usage events in freshness_status", threshold)]
     model, never, lag = rows[0]
-    if never:
-        return [CheckResult("freshness_lag", CRITICAL, f"{model}: events but never rolled up", threshold)]
+    if never and lag > settings.freshness_critical_after.total_seconds():
+        return [CheckResult("freshness_lag", CRITICAL, f"{model}: events but never rolled up", threshold, lag)]
     status = grade_above(
         lag, settings.freshness_warn_after.total_seconds(), settings.freshness_critical_after.total_seconds()
     )
