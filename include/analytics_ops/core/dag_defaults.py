@@ -16,6 +16,7 @@ SUITE_TAG = "analytics-ops"
 
 def default_task_args(dag_id: str, config: SuiteConfig | None = None) -> dict[str, Any]:
     from analytics_ops.alerting.callbacks import on_task_failure, on_task_retry
+    from analytics_ops.core.tasks import refuse_unknown_conf
 
     config = config or load_config()
     defaults, own = config.dag_defaults, config.dag(dag_id)
@@ -28,6 +29,8 @@ def default_task_args(dag_id: str, config: SuiteConfig | None = None) -> dict[st
         "max_retry_delay": own.max_retry_delay or defaults.max_retry_delay,
         "on_failure_callback": [on_task_failure],
         "on_retry_callback": [on_task_retry],
+        # A conf key the DAG does not declare fails the run before any task body runs, params or not.
+        "pre_execute": refuse_unknown_conf,
     }
 
 

@@ -47,22 +47,30 @@ def run_date() -> datetime:
     return context.get("logical_date") or context["dag_run"].run_after
 
 
-def params() -> dict[str, Any]:
-    """The run's params; refuses (`ParamsRefused`) a run whose conf holds a key the DAG does not declare.
+def refuse_unknown_conf(context: Any) -> None:
+    """Every suite task's `pre_execute` hook (`core.dag_defaults`): refuse (`ParamsRefused`) a run whose conf holds
+    a key the DAG does not declare, before the task body runs.
 
     Airflow merges an unknown conf key into the params without a word, so a typo'd key
-    (`start_dte`) would run the default and succeed. Every param DAG's first task reads its params
-    here, before anything is touched. Runs Airflow creates (scheduled, `airflow backfill create`,
-    the trigger form) carry no key or only declared ones.
+    (`start_dte`) would run the default and succeed, and a conf given to a DAG that takes no params
+    (`{"day": "2026-11-30"}` to the health check) would be ignored while the run did something
+    else. Runs Airflow creates (scheduled, asset-triggered, `airflow backfill create`, the trigger
+    form) carry no key or only declared ones.
     """
     from analytics_ops.core.errors import ParamsRefused
     from analytics_ops.core.params import ParamError, unknown_keys
 
-    context = _context()
     try:
         unknown_keys(context["dag_run"].conf, declared=context["dag"].params)
     except ParamError as exc:
         raise ParamsRefused(f"bad parameter, nothing was run: {exc}") from None
+
+
+def params() -> dict[str, Any]:
+    """The run's params, once `refuse_unknown_conf` let the run's conf through (checked again here: a task body
+    called outside a suite DAG has no hook)."""
+    context = _context()
+    refuse_unknown_conf(context)
     return dict(context["params"])
 
 
