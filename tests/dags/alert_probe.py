@@ -12,18 +12,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 from analytics_ops.core.dag_defaults import suite_dag_args
 
 
-@dag(schedule=None, start_date=datetime(2025, 1, 1, tzinfo=UTC), **suite_dag_args("alert_probe", doc_md=__doc__))
+@dag(
+    schedule=None,
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
+    params={"succeed": Param(False, type="boolean")},  # declared: the suite refuses an undeclared conf key
+    **suite_dag_args("alert_probe", doc_md=__doc__),
+)
 def alert_probe():
     @task
     def break_things() -> None:
         from airflow.sdk import BaseHook
 
-        if get_current_context()["dag_run"].conf.get("succeed"):
+        if get_current_context()["params"]["succeed"]:
             return
         # An error that carries a DSN with its password, as a careless driver message might.
         uri = BaseHook.get_connection("analytics_db").get_uri()
