@@ -23,8 +23,9 @@ SELECT
 FROM generate_series(0, 400) AS n;
 
 -- Runbook 004's wallet transactions: 20 merchants, 10-73 an hour each, from 13 days before the last
--- day up to the hour before now (so the hourly jobs have a last closed hour to look at); merchant 7
--- sells ten times its usual in that newest hour (an anomaly for analytics_txn_anomalies).
+-- day (at most 14 days back: a dataset whose last day is long past does not get years of them) up
+-- to the hour before now (so the hourly jobs have a last closed hour to look at); merchant 7 sells
+-- ten times its usual in that newest hour (an anomaly for analytics_txn_anomalies).
 WITH merchant_hours AS (
     SELECT
         h.hour,
@@ -36,7 +37,10 @@ WITH merchant_hours AS (
         END AS n
     FROM
         generate_series(
-            (%(last_day)s::date - 13)::timestamp AT TIME ZONE 'UTC',
+            greatest(
+                (%(last_day)s::date - 13)::timestamp AT TIME ZONE 'UTC',
+                date_trunc('hour', now(), 'UTC') - interval '14 days'
+            ),
             date_trunc('hour', now(), 'UTC') - interval '1 hour',
             interval '1 hour'
         ) AS h (hour)
