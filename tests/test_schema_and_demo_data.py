@@ -75,3 +75,35 @@ def test_another_seed_gives_other_data(db):
     with connect() as conn:
         load_demo_data(conn, DemoScale(50, 30, 40, 8, date(2025, 1, 31)))
     assert tasks_checksum(db) != checksum
+
+
+def test_a_concurrent_index_migration_runs_outside_a_transaction_and_replaces_an_invalid_leftover(db, tmp_path):
+    from analytics_ops.core.migrations import OUTSIDE_TRANSACTION
+
+    name = "zz_test_concurrent_index.sql"
+    db.execute("DROP TABLE IF EXISTS migration_probe")
+    db.execute("CREATE TABLE migration_probe (k integer)")
+    db.execute("INSERT INTO migration_probe SELECT i % 10 FROM generate_series(1, 1000) AS i")
+    # A concurrent build that failed half-way (here: duplicates under UNIQUE) leaves an invalid index behind.
+    try:
+        db.execute("CREATE UNIQUE INDEX CONCURRENTLY migration_probe_k_idx ON migration_probe (k)")
+    except Exception as exc:  # the failure is the arrangement
+        assert "could not create unique index" in str(exc)
+    valid = (
+        "SELECT i.indisvalid, i.indisunique FROM pg_index AS i WHERE i.indexrelid = 'migration_probe_k_idx'::regclass"
+    )
+    assert db.execute(valid).fetchone() == (False, True)
+    (tmp_path / name).write_text(
+        f"{OUTSIDE_TRANSACTION}\n-- a comment\nCREATE INDEX CONCURRENTLY IF NOT EXISTS migration_probe_k_idx\n"
+        "ON migration_probe (k);\n"
+    )
+    try:
+        with connect() as conn:
+            result = apply_migrations(conn, tmp_path)
+            assert not conn.autocommit  # handed back as it came
+            again = apply_migrations(conn, tmp_path)
+        assert result.applied == [name] and again.already_applied == [name]
+        assert db.execute(valid).fetchone() == (True, False)  # rebuilt, valid, as the migration says
+    finally:
+        db.execute("DELETE FROM ops.schema_migrations WHERE name = %s", (name,))
+        db.execute("DROP TABLE migration_probe")

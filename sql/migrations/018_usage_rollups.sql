@@ -42,10 +42,6 @@ CREATE TABLE IF NOT EXISTS usage_rollup_watermark (
     last_success_at timestamptz NOT NULL
 );
 
--- The rollup finds what arrived since its last run, and the freshness view what is still waiting,
--- by arrival time.
-CREATE INDEX IF NOT EXISTS usage_events_received_at_idx ON usage_events (received_at);
-
 -- The earlier freshness_status (one row per model, written by an external worker) is kept under
 -- another name: its rows are not lost, and nothing of the suite reads it any more.
 DO $$

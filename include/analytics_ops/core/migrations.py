@@ -1,4 +1,5 @@
-"""Apply sql/migrations/*.sql in name order, each once, each in its own transaction.
+"""Apply sql/migrations/*.sql in name order, each once, each in its own transaction (or, for concurrent index
+builds, outside one: `OUTSIDE_TRANSACTION`).
 
 Hand-written because the migrations are plain SQL files: Alembic (already installed with Airflow)
 wants Python revision scripts and an env.py, which would wrap each file in boilerplate. The files are
@@ -9,6 +10,7 @@ was already applied is reported instead of silently skipped.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,61 @@ def check_bootstrap(conn: Any) -> None:
         )
 
 
+# A migration whose first line is this runs outside a transaction, one statement at a time: for
+# `CREATE INDEX CONCURRENTLY` (and `DROP INDEX CONCURRENTLY`), which build an index on a busy table
+# without blocking its writes, and which PostgreSQL refuses inside a transaction block. Such a file
+# holds only statements that are safe to run again (IF NOT EXISTS / IF EXISTS), each ending with `;`
+# at the end of a line.
+OUTSIDE_TRANSACTION = "-- migration: outside a transaction"
+_CONCURRENT_INDEX = re.compile(r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.I)
+_INVALID_INDEX = """
+SELECT n.nspname, c.relname
+FROM pg_index AS i
+JOIN pg_class AS c ON c.oid = i.indexrelid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relname = %(name)s AND n.nspname = current_schema() AND NOT i.indisvalid
+"""
+
+
+def statements(text: str) -> list[str]:
+    """The statements of an outside-a-transaction migration: split at `;` ending a line, comments dropped."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    parts = re.split(r";[ \t]*(?:\n|$)", "\n".join(lines))
+    return [part.strip() for part in parts if part.strip()]
+
+
+# A concurrent index build blocks no write, so it may take long on a big table: its cap is this, not
+# the session's statement_timeout (lock_timeout still applies to the brief locks it takes).
+CONCURRENT_BUILD_TIMEOUT = "2h"
+
+
+def _apply_outside_transaction(conn: Any, text: str) -> None:
+    """Each statement in autocommit, serialized with other appliers by the session-level advisory lock. An index
+    a killed `CREATE INDEX CONCURRENTLY` left behind is invalid (used by no query, still maintained on every write):
+    it is dropped and built again, where IF NOT EXISTS would keep it."""
+    from psycopg import sql
+
+    conn.commit()
+    conn.autocommit = True
+    conn.execute("SELECT pg_advisory_lock(4200)")
+    try:
+        session_timeout = conn.execute("SHOW statement_timeout").fetchone()[0]
+        conn.execute("SELECT set_config('statement_timeout', %s, false)", (CONCURRENT_BUILD_TIMEOUT,))
+        for statement in statements(text):
+            index = _CONCURRENT_INDEX.search(statement)
+            if index:
+                invalid = conn.execute(_INVALID_INDEX, {"name": index[1]}).fetchone()
+                if invalid:
+                    conn.execute(
+                        sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}.{}").format(*map(sql.Identifier, invalid))
+                    )
+            conn.execute(statement)
+    finally:
+        conn.execute("SELECT set_config('statement_timeout', %s, false)", (session_timeout,))
+        conn.execute("SELECT pg_advisory_unlock(4200)")
+        conn.autocommit = False
+
+
 def apply_migrations(conn: Any, directory: Path = MIGRATIONS_DIR) -> MigrationResult:
     """Apply what is new. `conn` is a psycopg connection outside autocommit."""
     check_bootstrap(conn)
@@ -79,9 +136,12 @@ def apply_migrations(conn: Any, directory: Path = MIGRATIONS_DIR) -> MigrationRe
         if path.name in done:
             (already if done[path.name] == digest else changed).append(path.name)
             continue
+        if text.startswith(OUTSIDE_TRANSACTION):
+            _apply_outside_transaction(conn, text)
         with conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(4200)")
-            cur.execute(text)
+            if not text.startswith(OUTSIDE_TRANSACTION):
+                cur.execute(text)
             cur.execute(
                 "INSERT INTO ops.schema_migrations (name, sha256) VALUES (%(name)s, %(sha)s) "
                 "ON CONFLICT (name) DO NOTHING",
