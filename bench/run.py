@@ -26,6 +26,7 @@ from bench import (
     bench_txn_anomalies,
     bench_txn_backfill,
     bench_under_load,
+    bench_usage_rollup,
 )
 
 GROUPS = {
@@ -41,6 +42,7 @@ GROUPS = {
     "txn_anomalies": bench_txn_anomalies.run,
     "incident_export": bench_incident_export.run,
     "ingest_merge": bench_ingest_merge.run,
+    "usage_rollup": bench_usage_rollup.run,
 }
 
 

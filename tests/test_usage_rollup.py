@@ -112,7 +112,8 @@ def test_rollups_equal_the_events_and_late_events_and_re_runs_count_nothing_twic
     plant(usage, rows)
     first = roll_up(buckets_per_batch=7)
     assert first.since is None and first.buckets == len(expected(rows)) > 20
-    assert first.batches == -(-first.buckets // 7) and first.series == 4
+    # Batches of whole consecutive hours, closed at 7 buckets or more: 2 hours of 4 series each.
+    assert first.batches == -(-first.buckets // 8) and first.series == 4
     assert rollups(usage) == expected(rows)
 
     # A late event for an hour rolled up long ago, and the events of a new series, both received now.
@@ -261,11 +262,13 @@ def test_the_dag_rolls_up_refuses_bad_params_and_rebuilds_on_request(usage, capf
     assert rollups(usage) == expected(rows)
 
     # An event written with an old received_at (a replayed ingest): not seen by the next run, only by a rebuild.
-    old = [("org-a", "m1", now - timedelta(hours=1), now - timedelta(hours=1), "error", 999, 1, Decimal(1))]
+    # (In an hour no event of the late-arrival look-back falls in, or the next run would recompute it anyway.)
+    old_at = now - timedelta(hours=2, minutes=30)
+    old = [("org-a", "m1", old_at, old_at, "error", 999, 1, Decimal(1))]
     plant(usage, old)
     assert test_run(dag()).state == "success"
     assert rollups(usage) == expected(rows)
-    run = test_run(dag(), run_conf={"rebuild_since": (now - timedelta(hours=2)).isoformat()})
+    run = test_run(dag(), run_conf={"rebuild_since": (now - timedelta(hours=3)).isoformat()})
     assert run.state == "success", states(run)
     assert rollups(usage) == expected(rows + old)
     logged = usage.execute(

@@ -1,7 +1,10 @@
--- One batch of analytics_usage_rollup, one statement, one short transaction: each listed bucket
--- (organisation, model, UTC hour) recomputed whole from its usage events and upserted. Recomputing
--- (never adding) makes a re-run, an overlap with the previous run or a late event count nothing
--- twice. Latency percentiles as the evaluator's rules compute them (percentile_cont).
+-- One batch of analytics_usage_rollup, one statement, one short transaction: the listed buckets
+-- (organisation, model, UTC hour), all within [hours_from, hours_to), recomputed whole from their usage events
+-- and upserted. The events are read by occurrence over that range (usage_events_occurred_at_idx; an
+-- ingest appends in time order, so the range is a compact part of the table) and matched to the
+-- buckets by a hash join. Recomputing (never adding) makes a re-run, an overlap with the previous
+-- run or a late event count nothing twice. Latency percentiles as the evaluator's rules compute
+-- them (percentile_cont).
 WITH buckets AS (
     SELECT
         b.org_id,
@@ -31,13 +34,15 @@ SELECT
     percentile_cont(0.99) WITHIN GROUP (ORDER BY e.latency_ms) AS latency_p99_ms,
     min(e.occurred_at) AS first_event_at,
     max(e.occurred_at) AS last_event_at
-FROM buckets AS b
-INNER JOIN usage_events AS e
+FROM usage_events AS e
+INNER JOIN buckets AS b
     ON
-        b.org_id = e.org_id
-        AND b.model_id = e.model_id
-        AND b.hour <= e.occurred_at
-        AND e.occurred_at < b.hour + interval '1 hour'
+        e.org_id = b.org_id
+        AND e.model_id = b.model_id
+        AND date_trunc('hour', e.occurred_at, 'UTC') = b.hour
+WHERE
+    e.occurred_at >= %(hours_from)s::timestamptz
+    AND e.occurred_at < %(hours_to)s::timestamptz
 GROUP BY b.org_id, b.model_id, b.hour
 ON CONFLICT (org_id, model_id, hour) DO UPDATE
     SET

@@ -4,11 +4,12 @@ A run (1) reads the watermark (every event received up to it is rolled up) and i
 lists the buckets (organisation, model, UTC hour of occurrence) of every event received since the
 watermark less `usage_rollup.late_arrival` (an event whose ingest transaction committed after the
 previous run read is not missed), (3) recomputes each of those buckets whole from usage_events, in
-batches of `usage_rollup.buckets_per_batch`, each batch one statement in its own short transaction,
-and (4) in one last transaction marks every series covered up to the run's start and moves the
-watermark there. Buckets are recomputed, never added to: a run killed at any point and run again, an
-overlap between runs or a late event counts nothing twice; the watermark moves only at the end, so
-a killed run's buckets are simply done again.
+batches of whole consecutive hours (about `usage_rollup.buckets_per_batch` buckets), each batch one
+statement in its own short transaction reading its hours' events by occurrence, and (4) in one last
+transaction marks every series covered up to the run's start and moves the watermark there. Buckets
+are recomputed, never added to: a run killed at any point and run again, an overlap between runs or
+a late event counts nothing twice; the watermark moves only at the end, so a killed run's buckets
+are simply done again.
 
 Hand-written: the rollup is three SQL statements (`sql/usage/`); the Python only batches them. An
 extension such as TimescaleDB's continuous aggregates would do this inside the database, but the
@@ -19,10 +20,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from analytics_ops.core.config import UsageRollupSettings
+
+HOUR = timedelta(hours=1)
 
 
 @dataclass
@@ -60,6 +63,22 @@ class RollupRun:
         )
 
 
+def batches(touched: list[Any], size: int) -> list[list[Any]]:
+    """The buckets (ordered by hour) cut into batches of whole, consecutive hours: a batch reads the events of its
+    hours by occurrence, so it spans no hour it has no bucket in. A batch closes at `size` buckets or more (an hour's
+    buckets are never split: one hour of every series is the smallest read)."""
+    out: list[list[Any]] = []
+    for bucket in touched:
+        hour = bucket[2]
+        if out and out[-1][-1][2] == hour:
+            out[-1].append(bucket)
+        elif out and len(out[-1]) < size and out[-1][-1][2] + HOUR == hour:
+            out[-1].append(bucket)
+        else:
+            out.append([bucket])
+    return out
+
+
 def roll_up(conn: Any, settings: UsageRollupSettings, *, rebuild_since: datetime | None = None) -> RollupRun:
     """One run (see the module docstring). `conn`: a session outside autocommit; each batch commits."""
     from analytics_ops.core.db import sql_file
@@ -75,9 +94,7 @@ def roll_up(conn: Any, settings: UsageRollupSettings, *, rebuild_since: datetime
     for org_id, model_id, _, received in touched:
         key = (org_id, model_id)
         newest[key] = max(newest.get(key, received), received)
-    size = settings.buckets_per_batch
-    for start in range(0, len(touched), size):
-        batch = touched[start : start + size]
+    for batch in batches(touched, settings.buckets_per_batch):
         began = time.perf_counter()
         conn.execute(
             sql_file("usage/rollup_buckets"),
@@ -85,6 +102,8 @@ def roll_up(conn: Any, settings: UsageRollupSettings, *, rebuild_since: datetime
                 "org_ids": [b[0] for b in batch],
                 "model_ids": [b[1] for b in batch],
                 "hours": [b[2] for b in batch],
+                "hours_from": batch[0][2],
+                "hours_to": batch[-1][2] + HOUR,
             },
         )
         conn.commit()
