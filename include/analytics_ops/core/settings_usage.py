@@ -16,7 +16,8 @@ class UsageRollupSettings(_Strict):
     ingest's time (the column's default, now()); an event written later with an older `received_at` than this is
     only picked up by a run with the `rebuild_since` param."""
     buckets_per_batch: int = Field(500, ge=1, le=100_000)
-    """Hourly buckets (organisation, model, hour) recomputed per statement, each statement its own short
-    transaction: a first run over days of history is many short transactions, not one long one."""
+    """About this many hourly buckets (organisation, model, hour) recomputed per statement, in whole consecutive hours
+    (an hour of every series is the least a statement reads), each statement its own short transaction: a first run
+    over days of history is many short transactions, not one long one."""
     statement_timeout: Duration = timedelta(minutes=2)
     """Cap on one batch's statement (lock waits are capped by database.lock_timeout)."""
