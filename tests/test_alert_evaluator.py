@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from analytics_ops.core.config import load_config
-from tests.conftest import ONCALL_TOKEN, SLACK, SLACK_TOKEN
+from tests.conftest import NO_ALERT_EXPORTS, ONCALL_TOKEN, SLACK, SLACK_TOKEN
 from tests.dag_runs import test_run
 
 DAG_FILE = Path(__file__).parents[1] / "dags" / "analytics_alert_evaluator.py"
@@ -52,7 +52,7 @@ def alerts(db, override_config, slack):
 
     def configure(rules: list[dict], sections: dict | None = None, **alerting) -> None:
         settings = {"rules": rules, "routes": ROUTES, "evaluator": {"product_rules": False}, **alerting}
-        override_config({"alerting": settings, **(sections or {})})
+        override_config({"alerting": settings, **NO_ALERT_EXPORTS, **(sections or {})})
 
     yield configure
     db.execute(

@@ -22,7 +22,7 @@ from analytics_ops.core.config_types import (  # noqa: F401 (re-exported)
     _Strict,
 )
 from analytics_ops.core.package_files import PROJECT_ROOT, shipped_folder  # noqa: F401 (re-exported)
-from analytics_ops.core.settings_exports import IncidentExportSettings
+from analytics_ops.core.settings_exports import ORG_MODEL_CHECKS, IncidentExportSettings
 from analytics_ops.core.settings_health import (  # noqa: F401 (re-exported)
     AgeLimits,
     DataHealth,
@@ -131,6 +131,22 @@ class SuiteConfig(_Strict):
     def _retry_delays_ordered(self) -> SuiteConfig:
         if self.dag_defaults.max_retry_delay < self.dag_defaults.retry_delay:
             raise ValueError("dag_defaults.max_retry_delay must not be shorter than dag_defaults.retry_delay")
+        return self
+
+    @model_validator(mode="after")
+    def _exports_start_on_org_model_rules(self) -> SuiteConfig:
+        rules = {rule.name: rule for rule in self.alerting.rules}
+        for name in self.incident_export.start_on_alerts:
+            if name not in rules:
+                raise ValueError(
+                    f"incident_export.start_on_alerts: {name!r} is not a rule of alerting.rules "
+                    f"(rules: {', '.join(rules) or 'none'})"
+                )
+            if rules[name].check not in ORG_MODEL_CHECKS:
+                raise ValueError(
+                    f"incident_export.start_on_alerts: rule {name!r} watches {rules[name].check!r}, which is not "
+                    f"per organisation and model; an export needs one of {', '.join(ORG_MODEL_CHECKS)}"
+                )
         return self
 
     def dag(self, dag_id: str) -> DagSettings:
