@@ -89,6 +89,7 @@ from airflow.sdk import dag, task
 
 from analytics_ops.alerting import tasks as alerting
 from analytics_ops.alerting.rules import validate_rules
+from analytics_ops.core.assets import INCIDENT_EXPORT_REQUESTS_ALIAS
 from analytics_ops.core.config import load_config
 from analytics_ops.core.dag_defaults import suite_dag_args
 
@@ -103,7 +104,7 @@ validate_rules(load_config())  # a rule naming a check that does not exist fails
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_alert_evaluator():
-    task(alerting.evaluate_alert_rules).override(
+    task(alerting.evaluate_alert_rules, outlets=[INCIDENT_EXPORT_REQUESTS_ALIAS]).override(
         execution_timeout=load_config().alerting.evaluator.run_timeout, max_active_tis_per_dag=1
     )()
 

@@ -139,7 +139,7 @@ def test_exports_start_only_on_configured_rules_of_per_org_and_model_checks():
 
     with pytest.raises(ConfigError, match=r"start_on_alerts: 'usage_error_rate_spyke' is not a rule of alerting.rules"):
         parse(with_exports(start_on_alerts=["usage_error_rate_spike", "usage_error_rate_spyke"]))
-    with pytest.raises(ConfigError, match=r"rule 'replica_lagging' watches 'replica_lag', which is not per organisation"):
+    with pytest.raises(ConfigError, match=r"rule 'replica_lagging' watches 'replica_lag', which is not per org"):
         parse(with_exports(start_on_alerts=["replica_lagging"]))
     with pytest.raises(ConfigError, match="alert_window must be over 0"):
         parse(with_exports(alert_window="0s"))
