@@ -112,8 +112,9 @@ class SuiteConfig(_Strict):
     or critical; a critical check fails its task (and alerts at the DAG's severity), a warning only shows in the
     Slack digest. Results are kept in ops.health_check_results."""
     incident_export: IncidentExportSettings = IncidentExportSettings()
-    """Runbook 003's incident export (analytics_incident_export, manual): the usage events of one organisation (and
-    model) over a time window, as CSV in the runbook's column order, to the backups' object storage."""
+    """Runbook 003's incident export (analytics_incident_export, manual; analytics_incident_export_on_alert, started
+    by a firing alert of `start_on_alerts`): the usage events of one organisation (and model) over a time window, as
+    CSV in the runbook's column order, to the backups' object storage."""
     transactions: TransactionSettings = TransactionSettings()
     """Runbook 004's transaction analytics: analytics_txn_backfill (rebuild txn_hourly_agg from wallet_transactions by
     date range), analytics_txn_reconciliation (hourly: the last closed hours recomputed and compared) and
