@@ -190,3 +190,23 @@ def test_a_manual_export_still_records_one_row_per_run(db, spike, slack):
     ).fetchall()
     assert manual == [("succeeded", 400, None)]
     assert [(r[1], r[7]) for r in requests(db)] == [("usage_error_rate_spike", None), (None, run.run_id)]
+
+
+def test_an_alert_whose_ids_are_not_plain_ids_is_refused_and_recorded(db, spike, slack):
+    """The item comes from the events' data: a model id like `../m1` would make a path of the CSV's name."""
+    from analytics_ops.alerting.evaluator import evaluate
+    from analytics_ops.core.config import load_config
+
+    db.execute("UPDATE usage_events SET model_id = '../m1' WHERE org_id = 'org-a' AND model_id = 'm1'")
+    evaluation = evaluate(load_config(), T0, dag_id="t", run_id="t", task_id="t", use_fallback=False)
+    assert "usage_error_rate_spike{item=org-a/../m1}" in evaluation.firing and evaluation.exports_asked == 1
+    slack.clear()
+    run = test_run(dag("analytics_incident_export_on_alert"))
+    assert run.state == "success", states(run)
+    ((export_id, _, org, model, *_, taken_by, status),) = requests(db)
+    assert (org, model, taken_by, status) == ("org-a", "../m1", run.run_id, "failed")
+    error, location = db.execute(
+        "SELECT error, location FROM ops.incident_exports WHERE id = %s", (export_id,)
+    ).fetchone()
+    assert error == "not an id: model_id '../m1'" and location is None
+    assert slack.texts() == []

@@ -143,6 +143,16 @@ def take_requests(conn: Any, run_id: str) -> list[dict[str, Any]]:
     taken = []
     for row in cur.fetchall():
         r = dict(zip(names, row, strict=True))
+        # The ids come from the events' data, not from a person: one that is not a plain id (a path in
+        # the making: "..", "a/b") is refused as the trigger form would, and the refusal is recorded.
+        bad = [f"{k} {r[k]!r}" for k in ("org_id", "model_id") if not _ID.fullmatch(r[k])]
+        if bad:
+            conn.execute(
+                sql_file("exports/finish_export"),
+                {"export_id": r["id"], "status": "failed", "exported_rows": None, "exported_bytes": None,
+                 "truncated": None, "location": None, "error": f"not an id: {', '.join(bad)}"},
+            )  # fmt: skip
+            continue
         start, end = r["window_start"].astimezone(UTC), r["window_end"].astimezone(UTC)
         request = ExportRequest(r["org_id"], r["model_id"], start, end, r["max_rows"])
         alert = {"rule": r["alert_rule"], "fingerprint": r["alert_fingerprint"],
