@@ -77,12 +77,16 @@ def spike(db, override_config, slack):
 
 def evaluate_at(minutes: int):
     """One evaluator run (dag.test) at T0 + minutes; its Asset events' extras."""
+    run = test_run(dag("analytics_alert_evaluator"), logical_date=T0 + timedelta(minutes=minutes))
+    assert run.state == "success", states(run)
+    return asset_events(run)
+
+
+def asset_events(run) -> list[tuple]:
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    run = test_run(dag("analytics_alert_evaluator"), logical_date=T0 + timedelta(minutes=minutes))
-    assert run.state == "success", states(run)
     with create_session() as session:
         events = session.scalars(
             select(AssetEvent).where(AssetEvent.source_dag_id == run.dag_id, AssetEvent.source_run_id == run.run_id)
@@ -210,3 +214,23 @@ def test_an_alert_whose_ids_are_not_plain_ids_is_refused_and_recorded(db, spike,
     ).fetchone()
     assert error == "not an id: model_id '../m1'" and location is None
     assert slack.texts() == []
+
+
+def test_a_request_that_could_not_be_written_is_asked_again_by_the_next_evaluation(db, spike, slack):
+    """The alert state is saved and sent first; the requests in a transaction of their own. When they fail
+    (here: the table is away), the evaluator's run fails (no Asset event), and the next run asks."""
+    db.execute("ALTER TABLE ops.incident_exports RENAME TO incident_exports_away")
+    try:
+        failed = test_run(dag("analytics_alert_evaluator"), logical_date=T0)
+    finally:
+        db.execute("ALTER TABLE ops.incident_exports_away RENAME TO incident_exports")
+    assert failed.state == "failed", states(failed)
+    assert asset_events(failed) == []
+    assert db.execute("SELECT state FROM ops.alerts WHERE rule = 'usage_error_rate_spike'").fetchone() == ("firing",)
+    assert any("usage_error_rate_spike" in t for t in slack.texts())
+    assert requests(db) == []
+
+    announced = evaluate_at(1)
+    ((export_id, rule, org, model, start, end, *_),) = requests(db)
+    assert announced == [("incident_export_requests", {"requests": [export_id]})]
+    assert (rule, org, model, start, end) == ("usage_error_rate_spike", "org-a", "m1", T0 - timedelta(minutes=20), T0)
