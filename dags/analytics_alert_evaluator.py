@@ -39,7 +39,7 @@ for 1 minute"); a longer interval would make every `pending_for` of a minute a t
 | `txn_anomaly` | a merchant of the newest anomaly scan (analytics_txn_anomalies), once each | P2 |
 | `txn_aggregation_lagging` | a wallet transaction waiting over 5 min for `txn_hourly_agg` | P2 |
 | `usage_error_rate_high` | an org and model with over 5 % errors in the last 5 min (`usage_events`) | P1 |
-| `usage_error_rate_spike` | an org and model whose error rate rose 3x within 15 min | P1 |
+| `usage_error_rate_spike` | an org and model whose error rate rose 3x within 15 min; starts its incident export | P1 |
 | `usage_latency_p95_high` | an org and model with P95 over 2 s in the last 10 min | P2 |
 | `usage_latency_p99_high` | an org and model with P99 over 5 s in the last 5 min | P1 |
 | `usage_latency_spiking` | an org and model whose P95 rose 2x within 15 min | P2 |
@@ -60,10 +60,19 @@ for 1 minute"); a longer interval would make every `pending_for` of a minute a t
    `slack_oncall`, P2/P3 `slack_ops`); a product rule with `notify_connection` posts there (its
    route if that fails). `alerting.silences` mutes matching alerts until `ends_at`; they are still
    evaluated and stored, and sent if still firing when the silence ends.
+5. **Incident exports** (runbook 003 Error Rate Spike: "export incident data immediately"): each
+   firing alert of a rule in `incident_export.start_on_alerts` (`usage_error_rate_spike`) asks, once
+   per firing, for an export of its organisation and model over `incident_export.alert_window` (20
+   min) before it fired: a row of `ops.incident_exports` no run has taken yet. While such requests
+   wait, the task emits an event of the Asset `incident_export_requests` (through the AssetAlias
+   `incident_export_requests_from_alerts`), which runs `analytics_incident_export_on_alert`: the
+   exports start by themselves. Airflow emits the event only when the task succeeds; a request whose
+   event was lost is announced again by the next successful run.
 
 While the primary does not answer, alert state is kept in the Airflow Variable
 `analytics_ops_alert_state` (so `primary_unreachable` still goes pending, fires, reminds and
-resolves) and merged into `ops.alerts` when the primary answers again.
+resolves) and merged into `ops.alerts` when the primary answers again; no export is asked for
+until then (an alert still firing asks then).
 
 **Where to look:** the Ops page lists what fires now; the morning digest lists the night's alerts;
 `SELECT rule, labels, state, firing_since, value FROM ops.alerts WHERE state <> 'resolved';`;
@@ -76,9 +85,11 @@ A broken evaluator alerts on its first failed run and then every 30th
 - **`evaluate_alert_rules` failed**: *notification(s) not delivered*: Slack refused or did not answer
   on a route of the suite (`slack_oncall`, `slack_ops`); the alerts are on the Ops page and in
   `ops.alerts` meanwhile; check the webhook connection. *unknown check in alerting.rules*: the
-  config names a check that does not exist (the DAG does not even parse). Anything else: the
-  primary answered but the evaluation broke (a migration not applied: `ops.alerts` missing; run the
-  migrations), see the log.
+  config names a check that does not exist (the DAG does not even parse). *incident exports of
+  firing alerts not requested*: the alert state is saved and sent, but the export requests could not
+  be written (migration 019 not applied: run the migrations); asked again next minute. Anything else:
+  the primary answered but the evaluation broke (a migration not applied: `ops.alerts` missing; run
+  the migrations), see the log.
 """
 
 from __future__ import annotations
@@ -89,6 +100,7 @@ from airflow.sdk import dag, task
 
 from analytics_ops.alerting import tasks as alerting
 from analytics_ops.alerting.rules import validate_rules
+from analytics_ops.core.assets import INCIDENT_EXPORT_REQUESTS_ALIAS
 from analytics_ops.core.config import load_config
 from analytics_ops.core.dag_defaults import suite_dag_args
 
@@ -103,7 +115,7 @@ validate_rules(load_config())  # a rule naming a check that does not exist fails
     **suite_dag_args(DAG_ID, doc_md=__doc__),
 )
 def analytics_alert_evaluator():
-    task(alerting.evaluate_alert_rules).override(
+    task(alerting.evaluate_alert_rules, outlets=[INCIDENT_EXPORT_REQUESTS_ALIAS]).override(
         execution_timeout=load_config().alerting.evaluator.run_timeout, max_active_tis_per_dag=1
     )()
 

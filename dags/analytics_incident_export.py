@@ -5,7 +5,10 @@ Automates runbook 003's *Incident Export* and the "Export Incident Data" step of
 and *Error Rate Spike* alerts: what the runbook does with `exports.NewIncidentExporter(store,
 logger).Export(ctx, ExportRequest{OrgID, ModelID, Start, End, MaxRows: 10000})`.
 
-**Schedule:** none; trigger it from the UI with the incident's window.
+**Schedule:** none; trigger it from the UI with the incident's window. An alert of
+`incident_export.start_on_alerts` (shipped: `usage_error_rate_spike`) starts its own export by
+itself, through `analytics_incident_export_on_alert` (same CSV, same table, same Slack channel):
+trigger this one for another window, another organisation, or an alert that is not in that list.
 
 **Params** (every one checked before anything runs; a wrong one fails `check_params` with what to
 type, and nothing is recorded or written)

@@ -95,6 +95,9 @@ os.environ["ANALYTICS_OPS_BACKUP_DESTINATION"] = BACKUP_ROOT.as_uri()
 # Whether that folder counts as shared by every worker is the config's to say in the tests.
 os.environ.pop("ANALYTICS_OPS_BACKUP_DESTINATION_SHARED", None)
 TEST_WAL_SLOT = "aops_test_backup_wal"
+# A test that replaces alerting.rules with its own leaves out the shipped rule that starts incident
+# exports (incident_export.start_on_alerts must name rules that exist): override_config({..., **NO_ALERT_EXPORTS}).
+NO_ALERT_EXPORTS = {"incident_export": {"start_on_alerts": []}}
 
 # A real HTTP endpoint standing in for Slack: every alert the code under test sends lands here.
 SLACK = Receiver().start()

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from analytics_ops.core.config import load_config
-from tests.conftest import ONCALL_TOKEN, SLACK, SLACK_TOKEN
+from analytics_ops.core.config import DEFAULT_CONFIG_PATH, load_config, parse_config
+from tests.conftest import NO_ALERT_EXPORTS, ONCALL_TOKEN, SLACK, SLACK_TOKEN
 from tests.dag_runs import test_run
 
 DAG_FILE = Path(__file__).parents[1] / "dags" / "analytics_alert_evaluator.py"
+DEFAULT_RULES = [
+    r.model_dump(mode="json") for r in parse_config(DEFAULT_CONFIG_PATH.read_text(), DEFAULT_CONFIG_PATH).alerting.rules
+]
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 OPS = f"/services/{SLACK_TOKEN}"
 ONCALL = f"/services/{ONCALL_TOKEN}"
@@ -52,7 +55,7 @@ def alerts(db, override_config, slack):
 
     def configure(rules: list[dict], sections: dict | None = None, **alerting) -> None:
         settings = {"rules": rules, "routes": ROUTES, "evaluator": {"product_rules": False}, **alerting}
-        override_config({"alerting": settings, **(sections or {})})
+        override_config({"alerting": settings, **NO_ALERT_EXPORTS, **(sections or {})})
 
     yield configure
     db.execute(
@@ -383,11 +386,13 @@ def test_the_primary_going_down_is_reported_without_the_primary(alerts, db, slac
         "advice": "runbook 001 P0",
     }
     backlog = backlog_rule(name="backlog_needs_primary")
+    # A rule that starts incident exports: without the primary it asks for nothing and breaks nothing.
+    spike = next(r for r in DEFAULT_RULES if r["name"] == "usage_error_rate_spike")
 
     def run_at(minute: int, primary: str):
         alerts(
-            [rule, backlog],
-            sections={"connections": {"primary": primary}},
+            [rule, backlog, spike],
+            sections={"connections": {"primary": primary}, "incident_export": {"start_on_alerts": [spike["name"]]}},
             keep_firing_for="0s",
             evaluator={"product_rules": True, "connect_timeout": "2s"},
         )
@@ -415,3 +420,4 @@ def test_the_primary_going_down_is_reported_without_the_primary(alerts, db, slac
     from airflow.models.variable import Variable
 
     assert Variable.get(FALLBACK_VARIABLE, default_var=None) is None  # merged and removed
+    assert db.execute("SELECT count(*) FROM ops.incident_exports WHERE alert_rule IS NOT NULL").fetchone() == (0,)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics_ops.core.config import IngestMergeSettings, load_config
+from tests.conftest import NO_ALERT_EXPORTS
 from tests.dag_runs import test_run
 from tests.test_maintenance_dags import parse, states
 
@@ -241,7 +242,7 @@ def test_the_merge_rules_fire_on_planted_backlog_age_stall_and_slow_batches_and_
     now = datetime.now(UTC).replace(microsecond=0)
     rules = _rules(*MERGE_RULES)
     assert len(rules) == 4
-    override_config({"alerting": {"rules": rules, "evaluator": {"product_rules": False}}})
+    override_config({"alerting": {"rules": rules, "evaluator": {"product_rules": False}}, **NO_ALERT_EXPORTS})
     slack.clear()
 
     def evaluate_at(minutes: float) -> None:

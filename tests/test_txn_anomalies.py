@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics_ops.core.config import load_config
+from tests.conftest import NO_ALERT_EXPORTS
 from tests.dag_runs import test_run
 from tests.test_maintenance_dags import parse, states
 
@@ -87,7 +88,7 @@ def test_a_planted_anomaly_is_scored_stored_and_alerted_once_then_resolved(aggre
         assert z == pytest.approx(expected[merchant], rel=1e-9)
 
     rules = [r.model_dump(mode="json") for r in load_config().alerting.rules if r.name == "txn_anomaly"]
-    override_config({"alerting": {"rules": rules, "evaluator": {"product_rules": False}}})
+    override_config({"alerting": {"rules": rules, "evaluator": {"product_rules": False}}, **NO_ALERT_EXPORTS})
     slack.clear()
     for minute in range(3):
         evaluate(
@@ -135,7 +136,7 @@ def test_the_aggregation_lag_rule_fires_only_when_transactions_wait(aggregates, 
         {"t": now - timedelta(minutes=25)},
     )
     rules = [r.model_dump(mode="json") for r in load_config().alerting.rules if r.name == "txn_aggregation_lagging"]
-    override_config({"alerting": {"rules": rules, "evaluator": {"product_rules": False}}})
+    override_config({"alerting": {"rules": rules, "evaluator": {"product_rules": False}}, **NO_ALERT_EXPORTS})
     slack.clear()
     evaluate(load_config(), now, dag_id="t", run_id="t", task_id="t", use_fallback=False)
     assert slack.texts() == []

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from analytics_ops.core.config import load_config
+from tests.conftest import NO_ALERT_EXPORTS
 from tests.dag_runs import test_run
 from tests.test_maintenance_dags import parse, states
 
@@ -198,7 +199,7 @@ def test_reconciliation_finds_planted_drift_alerts_it_and_repairs_it_when_asked(
 
     db.execute("TRUNCATE ops.alerts")
     rule = next(r for r in load_config().alerting.rules if r.name == "txn_aggregates_drifting").model_dump(mode="json")
-    override_config({"alerting": {"rules": [rule], "evaluator": {"product_rules": False}}})
+    override_config({"alerting": {"rules": [rule], "evaluator": {"product_rules": False}}, **NO_ALERT_EXPORTS})
     slack.clear()
     evaluate(load_config(), now, dag_id="t", run_id="t", task_id="t", use_fallback=False)
     evaluate(load_config(), now + timedelta(minutes=1), dag_id="t", run_id="t", task_id="t", use_fallback=False)

@@ -17,6 +17,7 @@ import pytest
 
 from analytics_ops.core.config import UsageRollupSettings, load_config
 from analytics_ops.core.db import connect
+from tests.conftest import NO_ALERT_EXPORTS
 from tests.dag_runs import test_run
 from tests.test_maintenance_dags import parse, states
 from tests.test_usage_alert_rules import percentile_cont
@@ -215,7 +216,7 @@ def test_freshness_status_has_the_runbooks_shape_and_the_rule_fires_for_the_lagg
     assert statuses == {"org-a": "behind", "org-b": "never_rolled_up"}
 
     rules = [r.model_dump(mode="json") for r in load_config().alerting.rules if r.name == "freshness_lagging"]
-    override_config({"alerting": {"rules": rules, "evaluator": {"product_rules": False}}})
+    override_config({"alerting": {"rules": rules, "evaluator": {"product_rules": False}}, **NO_ALERT_EXPORTS})
     slack.clear()
     evaluate(load_config(), now, dag_id="t", run_id="t", task_id="t", use_fallback=False)
     assert len(slack.texts()) == 1, slack.texts()

@@ -17,6 +17,7 @@ imports the core and what it really uses, nothing else:
 | `retention` | retention policies | `analytics_retention_cleanup` |
 | `stuck_work` | stuck jobs, idle-in-transaction sessions | `analytics_stuck_work` |
 | `ingest` | staged events merged into rollups (runbook 000) | `analytics_ingest_merge` |
+| `exports` | incident exports (runbook 003) | `analytics_incident_export`, `_on_alert` |
 | `backups` | dumps, WAL, drills, restores | `analytics_backup_full`, `_incremental`, `analytics_restore` |
 | `health` | the check framework and its checks, the digest | `analytics_health_check`, `analytics_weekly_review` |
 | `ops_page` | the Analytics Ops page (API server) | |

@@ -124,3 +124,34 @@ def test_every_shipped_alert_rule_is_in_the_evaluators_documentation():
     doc = (DEFAULT_CONFIG_PATH.parents[1] / "dags" / "analytics_alert_evaluator.py").read_text()
     for rule in parse(SHIPPED).alerting.rules:
         assert f"| `{rule.name}` |" in doc, f"{rule.name} is not in the rule table of analytics_alert_evaluator"
+
+
+def test_exports_start_only_on_configured_rules_of_per_org_and_model_checks():
+    import yaml
+
+    shipped = parse(SHIPPED)
+    assert shipped.incident_export.start_on_alerts == ["usage_error_rate_spike"]
+    assert shipped.incident_export.alert_window == timedelta(minutes=20)
+    raw = yaml.safe_load(SHIPPED)
+
+    def with_exports(**settings) -> str:
+        return yaml.safe_dump({**raw, "incident_export": {**raw["incident_export"], **settings}})
+
+    with pytest.raises(ConfigError, match=r"start_on_alerts: 'usage_error_rate_spyke' is not a rule of alerting.rules"):
+        parse(with_exports(start_on_alerts=["usage_error_rate_spike", "usage_error_rate_spyke"]))
+    with pytest.raises(ConfigError, match=r"rule 'replica_lagging' watches 'replica_lag', which is not per org"):
+        parse(with_exports(start_on_alerts=["replica_lagging"]))
+    with pytest.raises(ConfigError, match="alert_window must be over 0"):
+        parse(with_exports(alert_window="0s"))
+    assert parse(with_exports(start_on_alerts=["usage_error_rate_high"])).incident_export.start_on_alerts == [
+        "usage_error_rate_high"
+    ]
+    # Without the section (or with rules of their own and no exports) nothing starts by itself.
+    assert parse(RULE % "above: 1").incident_export.start_on_alerts == []
+
+
+def test_the_per_org_and_model_checks_are_the_usage_checks():
+    from analytics_ops.alerting.checks import ALERTING_CHECKS
+    from analytics_ops.core.settings_exports import ORG_MODEL_CHECKS
+
+    assert set(ORG_MODEL_CHECKS) == {check.name for check in ALERTING_CHECKS if check.name.startswith("usage_")}

@@ -12,7 +12,8 @@ Continuous alerts (analytics_alert_evaluator, every minute):
 - `product_rules`: runbook 004's `analytics_alert_rules`, validated and measured;
 - `state`: pending/firing/resolved and what to send, pure functions of (alerts, verdicts, now);
 - `store`: `ops.alerts`, or an Airflow Variable while the primary does not answer;
-- `evaluator`: one evaluation; `tasks`: its task body.
+- `evaluator`: one evaluation; `tasks`: its task body;
+- `export_requests`: the incident exports firing alerts ask for (`incident_export.start_on_alerts`).
 
 See docs/alerting.md.
 """

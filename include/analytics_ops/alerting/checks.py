@@ -284,7 +284,7 @@ ALERTING_CHECKS: tuple[Check, ...] = (
     Check("check_usage_error_rate", "usage_error_rate", usage_error_rate,
           "runbook 003 High Error Rate Alert: error codes by model; analytics_incident_export for the window"),
     Check("check_usage_error_rate_rise", "usage_error_rate_rise", usage_error_rate_rise,
-          "runbook 003 Error Rate Spike Alert: upstream incident? analytics_incident_export for the window"),
+          "runbook 003 Error Rate Spike Alert: upstream incident? its window is exported by itself (on_alert)"),
     Check("check_usage_latency_p95", "usage_latency_p95", usage_latency_p95,
           "runbook 003 High Latency Alert: slow queries, connection pool, cache hit rate"),
     Check("check_usage_latency_p99", "usage_latency_p99", usage_latency_p99,

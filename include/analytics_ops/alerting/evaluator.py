@@ -9,6 +9,10 @@
    `state.step`, their notifications sent, and the new state, the notifications and the heartbeat
    written. Without the primary, the same happens on the fallback store (`store`), so the
    primary's own outage is alerted on.
+4. On the primary, each firing alert of `incident_export.start_on_alerts` asks for an export of its
+   window, once per firing (`export_requests`), in a transaction of its own: a failure there fails
+   the run after the alert state is saved, and the next minute asks again. Without the primary,
+   nothing is asked.
 
 `now` is the evaluation's time, given by the caller (the run's scheduled minute in the DAG): every
 timing rule follows it, which is how the tests move time without sleeping.
@@ -38,6 +42,9 @@ class Evaluation:
     sent: list[str] = field(default_factory=list)
     undelivered: list[str] = field(default_factory=list)
     rule_failures: list[str] = field(default_factory=list)
+    exports_asked: int = 0  # export requests recorded by this evaluation
+    export_requests: list[int] = field(default_factory=list)  # every request no run has taken yet
+    export_error: str | None = None  # the requests could not be recorded or read
     duration_ms: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -50,6 +57,9 @@ class Evaluation:
             "sent": self.sent,
             "undelivered": self.undelivered,
             "rule_failures": self.rule_failures,
+            "exports_asked": self.exports_asked,
+            "export_requests": self.export_requests,
+            "export_error": self.export_error,
             "duration_ms": round(self.duration_ms, 1),
         }
 
@@ -212,12 +222,26 @@ def _evaluate(ctx: Any, config: SuiteConfig, now: datetime, use_fallback: bool) 
         evaluation.store = "fallback"
         result, alerts, outcomes = advance(store.load_fallback())
         store.save_fallback(alerts)
+    if evaluation.store == "primary" and config.incident_export.start_on_alerts:
+        _request_exports(ctx, config, alerts, evaluation)
     evaluation.firing = sorted(_name(a) for a in alerts if a.state == FIRING)
     evaluation.pending = sorted(_name(a) for a in alerts if a.state == PENDING)
     evaluation.sent = [f"{n.kind} {_name(n.alert)} -> {target}" for n, target, error in outcomes if error is None]
     evaluation.undelivered = [f"{n.kind} {_name(n.alert)} -> {target}: {e}" for n, target, e in outcomes if e]
     evaluation.duration_ms = (time.perf_counter() - started) * 1000
     return evaluation
+
+
+def _request_exports(ctx: Any, config: SuiteConfig, alerts: list[Alert], evaluation: Evaluation) -> None:
+    from analytics_ops.alerting.export_requests import request_exports
+    from analytics_ops.core.errors import error_first_line
+
+    try:
+        with ctx.primary() as conn:
+            evaluation.exports_asked, evaluation.export_requests = request_exports(conn, alerts, config.incident_export)
+    except Exception as exc:  # the alert state is saved; the task fails and the next minute asks again
+        log.warning("incident exports of firing alerts not requested: %s", error_first_line(exc))
+        evaluation.export_error = error_first_line(exc)
 
 
 def _own_webhook_failures(outcomes: list[Outcome]) -> list[Any]:

@@ -27,8 +27,27 @@ def evaluate_alert_rules() -> dict[str, Any]:
     for kind in ("firing", "pending", "sent", "undelivered", "rule_failures"):
         for line in summary[kind]:
             print(f"  {kind}: {line}")
+    _announce_export_requests(context, evaluation)
     lost = undelivered_on_suite_routes(evaluation, config)
     if lost:
         # The state is saved: the next minute sends them again. Failing shows it in the UI meanwhile.
         raise AirflowFailException(f"{len(lost)} notification(s) not delivered, retried next minute: {lost[0]}")
+    if evaluation.export_error:
+        raise AirflowFailException(
+            f"incident exports of firing alerts not requested, asked again next minute: {evaluation.export_error}"
+        )
     return summary
+
+
+def _announce_export_requests(context: Any, evaluation: Any) -> None:
+    # An event only while requests wait: analytics_incident_export_on_alert runs then and takes them all.
+    # Airflow emits it only if this task succeeds; a lost one is announced again next minute.
+    from analytics_ops.core.assets import INCIDENT_EXPORT_REQUESTS, INCIDENT_EXPORT_REQUESTS_ALIAS
+
+    if evaluation.exports_asked:
+        print(f"  asked {evaluation.exports_asked} incident export(s) for firing alerts")
+    if evaluation.export_requests:
+        context["outlet_events"][INCIDENT_EXPORT_REQUESTS_ALIAS].add(
+            INCIDENT_EXPORT_REQUESTS, extra={"requests": evaluation.export_requests}
+        )
+        print(f"  announced export request(s) {evaluation.export_requests} to analytics_incident_export_on_alert")

@@ -22,7 +22,7 @@ from analytics_ops.core.config_types import (  # noqa: F401 (re-exported)
     _Strict,
 )
 from analytics_ops.core.package_files import PROJECT_ROOT, shipped_folder  # noqa: F401 (re-exported)
-from analytics_ops.core.settings_exports import IncidentExportSettings
+from analytics_ops.core.settings_exports import ORG_MODEL_CHECKS, IncidentExportSettings
 from analytics_ops.core.settings_health import (  # noqa: F401 (re-exported)
     AgeLimits,
     DataHealth,
@@ -113,8 +113,9 @@ class SuiteConfig(_Strict):
     or critical; a critical check fails its task (and alerts at the DAG's severity), a warning only shows in the
     Slack digest. Results are kept in ops.health_check_results."""
     incident_export: IncidentExportSettings = IncidentExportSettings()
-    """Runbook 003's incident export (analytics_incident_export, manual): the usage events of one organisation (and
-    model) over a time window, as CSV in the runbook's column order, to the backups' object storage."""
+    """Runbook 003's incident export (analytics_incident_export, manual; analytics_incident_export_on_alert, started
+    by a firing alert of `start_on_alerts`): the usage events of one organisation (and model) over a time window, as
+    CSV in the runbook's column order, to the backups' object storage."""
     usage_rollup: UsageRollupSettings = UsageRollupSettings()
     """Runbook 003's usage rollups (analytics_usage_rollup, every 2 minutes): per organisation, model and hour of
     usage_events, recomputed for every hour new events arrived in; freshness_status (the runbook's shape) says how
@@ -136,6 +137,22 @@ class SuiteConfig(_Strict):
     def _retry_delays_ordered(self) -> SuiteConfig:
         if self.dag_defaults.max_retry_delay < self.dag_defaults.retry_delay:
             raise ValueError("dag_defaults.max_retry_delay must not be shorter than dag_defaults.retry_delay")
+        return self
+
+    @model_validator(mode="after")
+    def _exports_start_on_org_model_rules(self) -> SuiteConfig:
+        rules = {rule.name: rule for rule in self.alerting.rules}
+        for name in self.incident_export.start_on_alerts:
+            if name not in rules:
+                raise ValueError(
+                    f"incident_export.start_on_alerts: {name!r} is not a rule of alerting.rules "
+                    f"(rules: {', '.join(rules) or 'none'})"
+                )
+            if rules[name].check not in ORG_MODEL_CHECKS:
+                raise ValueError(
+                    f"incident_export.start_on_alerts: rule {name!r} watches {rules[name].check!r}, which is not "
+                    f"per organisation and model; an export needs one of {', '.join(ORG_MODEL_CHECKS)}"
+                )
         return self
 
     def dag(self, dag_id: str) -> DagSettings:

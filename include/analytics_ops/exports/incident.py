@@ -118,6 +118,35 @@ def record_pending(conn: Any, run_id: str, request: ExportRequest) -> int:
     return export_id
 
 
+def take_requests(conn: Any, run_id: str) -> list[dict[str, Any]]:
+    """Take into `run_id` every export firing alerts asked for that no run has taken (and the run's own not yet
+    exported, when it runs again): each as export_csv's input, with the alert that asked."""
+    from analytics_ops.core.db import sql_file
+
+    cur = conn.execute(sql_file("exports/take_requests"), {"run_id": run_id})
+    names = [c.name for c in cur.description]
+    taken = []
+    for row in cur.fetchall():
+        r = dict(zip(names, row, strict=True))
+        # The ids come from the events' data, not from a person: one that is not a plain id (a path in
+        # the making: "..", "a/b") is refused as the trigger form would, and the refusal is recorded.
+        bad = [f"{k} {r[k]!r}" for k in ("org_id", "model_id") if not _ID.fullmatch(r[k])]
+        if bad:
+            conn.execute(
+                sql_file("exports/finish_export"),
+                {"export_id": r["id"], "status": "failed", "exported_rows": None, "exported_bytes": None,
+                 "truncated": None, "location": None, "error": f"not an id: {', '.join(bad)}"},
+            )  # fmt: skip
+            continue
+        start, end = r["window_start"].astimezone(UTC), r["window_end"].astimezone(UTC)
+        request = ExportRequest(r["org_id"], r["model_id"], start, end, r["max_rows"])
+        alert = {"rule": r["alert_rule"], "fingerprint": r["alert_fingerprint"],
+                 "firing_since": r["alert_firing_since"].astimezone(UTC).isoformat()}  # fmt: skip
+        taken.append({"export_id": r["id"], **request.as_params(), "alert": alert})
+    conn.commit()
+    return taken
+
+
 def record_end(conn: Any, export_id: int, **outcome: Any) -> None:
     from analytics_ops.core.db import sql_file
 

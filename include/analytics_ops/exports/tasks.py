@@ -1,4 +1,5 @@
-"""The task bodies of analytics_incident_export."""
+"""The task bodies of analytics_incident_export (by hand) and analytics_incident_export_on_alert (asked for by
+firing alerts): both export with `export_csv` and post with `post_link`."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ def export_csv(asked: dict[str, Any]) -> dict[str, Any]:
     print(f"export {export_id}: {exported.rows:,} rows, {exported.bytes:,} bytes{cut} -> {path}")
     return {
         "export_id": export_id,
+        "alert": asked.get("alert"),  # the alert that asked for it (analytics_incident_export_on_alert)
         "request": str(request),
         "rows": exported.rows,
         "bytes": exported.bytes,
@@ -77,9 +79,26 @@ def post_link(result: dict[str, Any]) -> None:
     from analytics_ops.alerting.slack import post
 
     cut = f" (cut at max_rows {result['rows']:,}: the window holds more)" if result["truncated"] else ""
+    alert = result.get("alert")
+    asked = f", for the alert {alert['rule']} firing since {alert['firing_since']}" if alert else ""
     text = (
-        f":page_facing_up: *Incident export {result['export_id']}* ({result['request']}): "
+        f":page_facing_up: *Incident export {result['export_id']}* ({result['request']}{asked}): "
         f"{result['rows']:,} events{cut}, {result['bytes']:,} bytes\n{result['location']}"
     )
     post(load_config().incident_export.notify_connection, text)
     print(f"posted the link to {load_config().incident_export.notify_connection}")
+
+
+def take_alert_requests() -> list[dict[str, Any]]:
+    """Take the exports firing alerts asked for that no run has taken yet; none: nothing to export."""
+    from analytics_ops.exports.incident import take_requests
+
+    with tasks.task_session() as conn:
+        taken = take_requests(conn, tasks.run_id())
+    if not taken:
+        print("no export request waiting (an earlier run took them): nothing to export")
+    for asked in taken:
+        alert = asked["alert"]
+        print(f"export {asked['export_id']}: org {asked['org_id']} model {asked['model_id']}, {asked['start']}.."
+              f"{asked['end']}, asked by {alert['rule']} firing since {alert['firing_since']}")  # fmt: skip
+    return taken

@@ -1,8 +1,10 @@
 """The Ops page's "Incident exports" section: exports stuck pending and exports that failed.
 
-Read from `ops.incident_exports` (analytics_incident_export, migration 016). An export runs in
-seconds; one still pending after `STUCK_AFTER` is stuck (its task died without marking it: a worker
-lost, the run killed), runbook 003's "Job stuck in pending". Failures of the last `FAILED_WITHIN`
+Read from `ops.incident_exports` (analytics_incident_export, migration 016; the requests of firing
+alerts for analytics_incident_export_on_alert, migration 019). An export runs in seconds; one still
+pending after `STUCK_AFTER` is stuck (its task died without marking it: a worker lost, the run
+killed; or, with no run_id, no run took the request: is analytics_incident_export_on_alert paused?),
+runbook 003's "Job stuck in pending". Failures of the last `FAILED_WITHIN`
 are listed with their error ("Job failed").
 """
 
