@@ -23,3 +23,8 @@ def test_run(dag: Any, **kwargs: Any) -> Any:
 
 
 test_run.__test__ = False  # a helper, not a test
+
+
+def error_lines(captured: Any) -> list[str]:
+    """The lines at error level in what a run printed (`capfd.readouterr()`): a successful run has none."""
+    return [line for line in (captured.out + captured.err).splitlines() if "[error" in line]

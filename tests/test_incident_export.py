@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.dag_runs import test_run
+from tests.dag_runs import error_lines, test_run
 from tests.test_maintenance_dags import parse, states
 
 pytestmark = pytest.mark.airflow_run
@@ -65,10 +65,12 @@ def exported_csv(db, run_id: str) -> tuple[list[dict], tuple]:
     return reader.fieldnames, list(reader), row, len(text.encode())
 
 
-def test_an_export_has_the_runbooks_columns_in_order_the_window_and_the_link_in_slack(db, events, slack):
+def test_an_export_has_the_runbooks_columns_in_order_the_window_and_the_link_in_slack(db, events, slack, capfd):
     end = START + timedelta(minutes=60)
+    capfd.readouterr()
     run = export(org_id="org-a", start=START.isoformat(), end=end.isoformat().replace("+00:00", "Z"))
     assert run.state == "success", states(run)
+    assert not error_lines(capfd.readouterr())  # a run that succeeded prints no line at error level
     header, rows, (status, count, size, truncated, location), text_bytes = exported_csv(db, run.run_id)
     assert header == RUNBOOK_COLUMNS
     expected = sorted((e for e in events if e["org_id"] == "org-a" and START <= e["occurred_at"] < end),

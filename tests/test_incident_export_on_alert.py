@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from analytics_ops.core.config import DEFAULT_CONFIG_PATH, parse_config
-from tests.dag_runs import test_run
+from tests.dag_runs import error_lines, test_run
 from tests.test_maintenance_dags import states
 
 pytestmark = pytest.mark.airflow_run
@@ -101,7 +101,7 @@ def requests(db) -> list[tuple]:
     ).fetchall()
 
 
-def test_a_firing_spike_exports_its_window_once(db, spike, slack):
+def test_a_firing_spike_exports_its_window_once(db, spike, slack, capfd):
     from airflow.sdk import ObjectStoragePath
 
     from analytics_ops.alerting.state import fingerprint
@@ -134,8 +134,10 @@ def test_a_firing_spike_exports_its_window_once(db, spike, slack):
     assert len(requests(db)) == 1
 
     slack.clear()
+    capfd.readouterr()
     run = test_run(dag("analytics_incident_export_on_alert"))
     assert run.state == "success", states(run)
+    assert not error_lines(capfd.readouterr())  # a run that succeeded prints no line at error level
     ((_, _, _, _, _, _, _, taken_by, status),) = requests(db)
     assert (taken_by, status) == (run.run_id, "succeeded")
     rows, location = db.execute(

@@ -18,7 +18,7 @@ import pytest
 from analytics_ops.core.config import UsageRollupSettings, load_config
 from analytics_ops.core.db import connect
 from tests.conftest import NO_ALERT_EXPORTS
-from tests.dag_runs import test_run
+from tests.dag_runs import error_lines, test_run
 from tests.test_maintenance_dags import parse, states
 from tests.test_usage_alert_rules import percentile_cont
 
@@ -257,8 +257,8 @@ def test_the_dag_rolls_up_refuses_bad_params_and_rebuilds_on_request(usage, capf
     capfd.readouterr()
     run = test_run(dag())
     assert run.state == "success", states(run)
-    out = capfd.readouterr()  # a run that succeeded prints no line at error level
-    assert not [line for line in (out.out + out.err).splitlines() if "[error" in line]
+    out = capfd.readouterr()
+    assert not error_lines(out)  # a run that succeeded prints no line at error level
     assert "rolled up 12 hourly bucket(s) of 4 organisation/model series (every event (first run)" in out.out
     assert rollups(usage) == expected(rows)
 
