@@ -215,6 +215,18 @@ def test_freshness_status_has_the_runbooks_shape_and_the_rule_fires_for_the_lagg
     statuses = dict(usage.execute("SELECT org_id, status FROM freshness_status").fetchall())
     assert statuses == {"org-a": "behind", "org-b": "never_rolled_up"}
 
+    # The Ops page lists both series, the most behind first, org-b/m1 over the runbook's 10 minutes.
+    from analytics_ops.ops_page.overview import database_sections
+
+    with connect(autocommit=True, application_name="analytics-ops:test") as conn:
+        section = database_sections(conn, load_config(), now=datetime.now(UTC))["usage_freshness"]
+    assert [(r["org_id"], r["status"], r["critical"]) for r in section.rows] == [
+        ("org-b", "never_rolled_up", True),
+        ("org-a", "behind", False),
+    ]
+    assert section.note.startswith("2 of 2 organisation/model series have events waiting for the rollup, 1 over 10 min")
+    assert "analytics_usage_rollup last completed" in section.note
+
     rules = [r.model_dump(mode="json") for r in load_config().alerting.rules if r.name == "freshness_lagging"]
     override_config({"alerting": {"rules": rules, "evaluator": {"product_rules": False}}, **NO_ALERT_EXPORTS})
     slack.clear()

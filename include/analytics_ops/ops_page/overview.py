@@ -49,6 +49,7 @@ class Overview:
     dags: Section
     alerts: Section
     exports: Section
+    usage_freshness: Section
     backups: Section
     replica_lag: Section
     view_refreshes: Section
@@ -271,6 +272,9 @@ def replica_lag(config: SuiteConfig) -> Section:
     return Section("ok" if verdict.ok else "error", rows, note)
 
 
+DATABASE_SECTIONS = ("alerts", "exports", "usage_freshness", "backups", "view_refreshes", "archival", "health_checks")
+
+
 def database_sections(conn: Any, config: SuiteConfig, *, now: datetime, ui_base: str = "") -> dict[str, Section]:
     """The sections read from the analytics primary over `conn`, each in its own (sub)transaction so
     that one failing leaves the others readable."""
@@ -284,11 +288,15 @@ def database_sections(conn: Any, config: SuiteConfig, *, now: datetime, ui_base:
 
     from analytics_ops.ops_page.alerts import open_alerts
     from analytics_ops.ops_page.exports import incident_exports
+    from analytics_ops.ops_page.usage import usage_freshness
 
     present = tables_present(conn)
     return {
         "alerts": guarded("alerts", lambda: open_alerts(conn, present=present["alerts"], now=now)),
         "exports": guarded("incident exports", lambda: incident_exports(conn, present=present["exports"], now=now)),
+        "usage_freshness": guarded(
+            "usage rollup freshness", lambda: usage_freshness(conn, present=present["usage_rollup"], now=now)
+        ),
         "backups": guarded(
             "backups", lambda: newest_verified_backup(conn, present=present["backups"], now=now, ui_base=ui_base)
         ),
@@ -323,7 +331,15 @@ def gather_database_sections(config: SuiteConfig, *, now: datetime, ui_base: str
         message = f"the analytics primary ({config.connections.primary}) could not be read: {error_first_line(exc)}"
         return {
             name: Section("error", [], message)
-            for name in ("alerts", "exports", "backups", "view_refreshes", "archival", "health_checks")
+            for name in (
+                "alerts",
+                "exports",
+                "usage_freshness",
+                "backups",
+                "view_refreshes",
+                "archival",
+                "health_checks",
+            )
         }
 
 
