@@ -89,7 +89,7 @@ def merge_batch(conn: Any, part: KindMerge, settings: IngestMergeSettings, until
         conn.rollback()
         part.stopped_by_switch = True
         return False
-    moved, _, last_received_at, last_id = conn.execute(
+    moved, last_received_at, last_id = conn.execute(
         sql_file("ingest/merge_batch"),
         {
             "kind": part.kind,
