@@ -89,6 +89,12 @@ def merge_batch(conn: Any, part: KindMerge, settings: IngestMergeSettings, until
         conn.rollback()
         part.stopped_by_switch = True
         return False
+    # The batch's commit need not wait for its WAL to reach disk (or a synchronous standby): a crash
+    # (or failover) can lose only whole transactions, so an unflushed batch is lost delete and upsert
+    # together: its rows are still staged and counted in no rollup, and the next run merges them.
+    # Nothing is lost or counted twice; the run's record (committed normally, after the batches)
+    # flushes every batch before it.
+    conn.execute("SET LOCAL synchronous_commit = off")
     moved, last_received_at, last_id = conn.execute(
         sql_file("ingest/merge_batch"),
         {
