@@ -1,7 +1,8 @@
 """Runbook 000's merge against the real stack: staged rows folded into their rollups exactly, under a
-kill mid-run and a re-run while ingest keeps writing; the per-kind kill switch honoured at the next
-batch; the DAG's run and its throughput records; the evaluator's merge rules on planted data. Every
-expected rollup is computed here in Python from the rows staged, not by the SQL under test."""
+kill mid-run and a re-run while ingest keeps writing; rows another session holds skipped without
+waiting (the rest merged in the same run); the per-kind kill switch honoured at the next batch; the
+DAG's run and its throughput records; the evaluator's merge rules on planted data. Every expected
+rollup is computed here in Python from the rows staged, not by the SQL under test."""
 
 from __future__ import annotations
 
@@ -184,6 +185,31 @@ def test_the_kill_switch_stops_a_kind_at_its_next_batch_and_the_others_go_on(sta
 
     db.execute("UPDATE analytics_merge_control SET enabled = true WHERE kind = 'page_view'")
     run_merge(settings)
+    assert waiting(db) == 0 and rollups(db) == expected
+
+
+def test_rows_another_session_holds_are_skipped_without_waiting_and_the_rest_merged_in_the_same_run(staging):
+    from tests.conftest import TEST_DB, admin_connect
+
+    db = staging
+    now = datetime.now(UTC)
+    expected = stage(db, {"page_view": 900, "api_call": 300}, now - timedelta(hours=3), timedelta(hours=2))
+    with admin_connect(TEST_DB) as holder:  # another session holding rows in the middle of page_view's
+        holder.autocommit = False
+        middle = holder.execute(  # (a FOR UPDATE with OFFSET would lock the rows it skips too)
+            "SELECT id FROM analytics_events_stage WHERE kind = 'page_view' "
+            "ORDER BY received_at, id OFFSET 200 LIMIT 25"
+        ).fetchall()
+        held = holder.execute(
+            "SELECT id FROM analytics_events_stage WHERE id = any(%s) FOR UPDATE", ([i for (i,) in middle],)
+        ).fetchall()
+        started = time.monotonic()
+        parts = {p.kind: p for p in run_merge(IngestMergeSettings(batch_rows=100))}
+        assert time.monotonic() - started < 10, "the merge waited on the held rows"
+        assert len(held) == 25 and waiting(db, "page_view") == 25 and waiting(db, "api_call") == 0
+        assert parts["page_view"].rows_merged == 875 and parts["api_call"].rows_merged == 300
+        holder.rollback()
+    run_merge(IngestMergeSettings(batch_rows=100))  # the next run takes them
     assert waiting(db) == 0 and rollups(db) == expected
 
 

@@ -3,54 +3,72 @@
 -- start) are locked, skipping rows another session holds (an ingest still writing them, another
 -- merge), deleted, and folded into their hourly rollups. The delete and the upsert commit together:
 -- a batch killed half-way changed nothing, so no row is lost or counted twice.
-WITH picked AS (
-    SELECT s.ctid
-    FROM analytics_events_stage AS s
+--
+-- Written for throughput (issue #18, docs/benchmarks.md "Ingest merge"), each pass over the batch's
+-- rows counted:
+-- - the pick is inlined in the delete's `ctid = any(array(...))`: the locked rows' ctids go straight
+--   into the array (a TID scan of the delete), not first through a materialized CTE;
+-- - the rows are grouped once (`grouped`), which feeds both the upsert and the batch's count;
+-- - the hour is `date_bin('1 hour', received_at, <a UTC midnight>)`, the same value as
+--   `date_trunc('hour', received_at, 'UTC')` for every timestamptz (an hour is 3,600 s of UTC
+--   whatever the zone) but plain arithmetic, where date_trunc with a zone looks the zone up and
+--   converts for every row (a third of the statement's time in EXPLAIN ANALYZE);
+-- - the keyset position (the last (received_at, id) moved) is the batch's latest received_at from
+--   `grouped` and the largest id moved at that instant: one filtered pass, no sort of the batch.
+WITH moved AS (
+    DELETE FROM analytics_events_stage AS s
     WHERE
-        s.kind = %(kind)s
-        AND (s.received_at, s.id) > (%(after_received_at)s::timestamptz, %(after_id)s::bigint)
-        AND s.received_at <= %(until)s::timestamptz
-    ORDER BY s.received_at, s.id
-    LIMIT %(batch_rows)s
-    FOR UPDATE SKIP LOCKED
+        s.ctid = any(array(
+            SELECT p.ctid
+            FROM analytics_events_stage AS p
+            WHERE
+                p.kind = %(kind)s
+                AND (p.received_at, p.id) > (%(after_received_at)s::timestamptz, %(after_id)s::bigint)
+                AND p.received_at <= %(until)s::timestamptz
+            ORDER BY p.received_at, p.id
+            -- (sqlfluff parses a locking clause inside array(...) as identifiers: hence the noqa)
+            LIMIT %(batch_rows)s  -- noqa: CP05
+            FOR UPDATE SKIP LOCKED  -- noqa: CP02
+        ))
+    RETURNING s.id, s.received_at
 ),
 
-moved AS (
-    DELETE FROM analytics_events_stage AS s
-    WHERE s.ctid = any(array(SELECT p.ctid FROM picked AS p))
-    RETURNING s.id, s.kind, s.received_at
+grouped AS (
+    SELECT
+        date_bin('1 hour', m.received_at, '2000-01-01 00:00+00'::timestamptz) AS hour,
+        count(*) AS event_count,
+        min(m.received_at) AS first_received_at,
+        max(m.received_at) AS last_received_at
+    FROM moved AS m
+    GROUP BY date_bin('1 hour', m.received_at, '2000-01-01 00:00+00'::timestamptz)
 ),
 
 folded AS (
     INSERT INTO analytics_events_rollup AS r (kind, hour, event_count, first_received_at, last_received_at)
     SELECT
-        m.kind,
-        date_trunc('hour', m.received_at, 'UTC') AS hour,
-        count(*) AS event_count,
-        min(m.received_at) AS first_received_at,
-        max(m.received_at) AS last_received_at
-    FROM moved AS m
-    GROUP BY m.kind, date_trunc('hour', m.received_at, 'UTC')
+        %(kind)s AS kind,
+        g.hour,
+        g.event_count,
+        g.first_received_at,
+        g.last_received_at
+    FROM grouped AS g
     ON CONFLICT (kind, hour) DO UPDATE
         SET
             event_count = r.event_count + excluded.event_count,
             first_received_at = least(r.first_received_at, excluded.first_received_at),
             last_received_at = greatest(r.last_received_at, excluded.last_received_at),
             merged_at = clock_timestamp()
-    RETURNING r.hour
 ),
 
 last_moved AS (
-    SELECT
-        m.received_at,
-        m.id
-    FROM moved AS m
-    ORDER BY m.received_at DESC, m.id DESC
-    LIMIT 1
+    SELECT max(g.last_received_at) AS received_at FROM grouped AS g
 )
 
 SELECT
-    (SELECT count(*) FROM moved) AS rows_merged,
-    (SELECT count(*) FROM folded) AS hours_touched,
+    coalesce((SELECT sum(g.event_count) FROM grouped AS g), 0)::bigint AS rows_merged,
     (SELECT lm.received_at FROM last_moved AS lm) AS last_received_at,
-    (SELECT lm.id FROM last_moved AS lm) AS last_id
+    (
+        SELECT max(m.id)
+        FROM moved AS m
+        INNER JOIN last_moved AS lm ON m.received_at = lm.received_at
+    ) AS last_id

@@ -2,8 +2,11 @@
 
 Each batch is one statement in one short transaction (`sql/ingest/merge_batch.sql`): a kind's oldest
 staged rows are locked with `FOR UPDATE SKIP LOCKED` (rows an ingest or another merge holds are left
-for later, nobody waits), deleted, and their counts added to the hourly rollups. Delete and upsert
-commit together, so a merge killed at any point and run again loses no row and counts none twice.
+for later, nobody waits), deleted by the locked rows' ctids, and what the delete returned is grouped
+once per UTC hour and added to the hourly rollups. Delete and upsert commit together, so a merge
+killed at any point and run again loses no row and counts none twice. The batch commits with
+`synchronous_commit = off` (it does not wait for its WAL flush): a crash can only lose a batch whole,
+delete and upsert together, leaving its rows staged for the next run.
 
 Before every batch the kind's row of analytics_merge_control is read again in the batch's own
 transaction: an operator who sets `enabled = false` stops the merge of that kind at its next batch,
@@ -89,7 +92,13 @@ def merge_batch(conn: Any, part: KindMerge, settings: IngestMergeSettings, until
         conn.rollback()
         part.stopped_by_switch = True
         return False
-    moved, _, last_received_at, last_id = conn.execute(
+    # The batch's commit need not wait for its WAL to reach disk (or a synchronous standby): a crash
+    # (or failover) can lose only whole transactions, so an unflushed batch is lost delete and upsert
+    # together: its rows are still staged and counted in no rollup, and the next run merges them.
+    # Nothing is lost or counted twice; the run's record (committed normally, after the batches)
+    # flushes every batch before it.
+    conn.execute("SET LOCAL synchronous_commit = off")
+    moved, last_received_at, last_id = conn.execute(
         sql_file("ingest/merge_batch"),
         {
             "kind": part.kind,
