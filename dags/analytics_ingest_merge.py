@@ -8,9 +8,10 @@ arrival) in batches (runbook 000's `ANALYTICS_MERGE_BATCH`), so the staging back
 **Schedule:** every 5 minutes, never two runs at once (`max_active_runs=1`).
 
 **What it does** (`merge_staged_rows`, one task): for each kind, in turns of one batch each, up to
-the kind's `batch_rows` oldest staged rows are locked (`FOR UPDATE SKIP LOCKED`: rows an ingest or
-another session holds are skipped, nobody waits on the merge), deleted and added to their rollups,
-in **one statement and one short transaction per batch**: a run killed at any point and run again
+the kind's `batch_rows` oldest staged rows are deleted and added to their rollups, in **one
+statement and one short transaction per batch** (rows another session holds, a second merge or an
+operator's UPDATE, are skipped with `FOR UPDATE SKIP LOCKED` after a wait of at most 50 ms; rows an
+ingest is still inserting are not seen; nobody waits on the merge): a run killed at any point and run again
 loses no row and counts none twice. Ingest keeps writing meanwhile; rows staged after the run began
 are the next run's. A run starts no batch after `ingest_merge.max_run_time` (10 min).
 

@@ -208,6 +208,8 @@ def test_rows_another_session_holds_are_skipped_without_waiting_and_the_rest_mer
         assert time.monotonic() - started < 10, "the merge waited on the held rows"
         assert len(held) == 25 and waiting(db, "page_view") == 25 and waiting(db, "api_call") == 0
         assert parts["page_view"].rows_merged == 875 and parts["api_call"].rows_merged == 300
+        # page_view's batch that met the held rows ran again with FOR UPDATE SKIP LOCKED; api_call's never had to.
+        assert parts["page_view"].contended_batches == 1 and parts["api_call"].contended_batches == 0
         holder.rollback()
     run_merge(IngestMergeSettings(batch_rows=100))  # the next run takes them
     assert waiting(db) == 0 and rollups(db) == expected

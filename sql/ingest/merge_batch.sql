@@ -1,8 +1,10 @@
 -- One batch of analytics_ingest_merge, one statement, one short transaction: up to batch_rows of a
 -- kind's oldest staged rows (after the run's keyset position, received no later than the run's
--- start) are locked, skipping rows another session holds (an ingest still writing them, another
--- merge), deleted, and folded into their hourly rollups. The delete and the upsert commit together:
--- a batch killed half-way changed nothing, so no row is lost or counted twice.
+-- start) are locked, skipping rows another session holds (another merge, an operator's UPDATE),
+-- deleted, and folded into their hourly rollups. The delete and the upsert commit together: a batch
+-- killed half-way changed nothing, so no row is lost or counted twice. ingest/merge.py first runs
+-- this statement without its locking clause (no row lock while nobody holds a row) and falls back
+-- to it as written when a held row makes that attempt time out.
 --
 -- Written for throughput (issue #18, docs/benchmarks.md "Ingest merge"), each pass over the batch's
 -- rows counted:
